@@ -1,0 +1,18 @@
+import os, sys, subprocess
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+def cli(*args, check=True, timeout=300, **kw):
+    "Run `dlcv-course ARGS` in a subprocess; returns the CompletedProcess."
+    exe = BIN/'dlcv-course'
+    cmd = [str(exe)] if exe.exists() else [sys.executable, '-m', 'dlcv_course.cli']
+    r = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, MPLBACKEND='Agg'), **kw)
+    if check and r.returncode != 0: raise AssertionError(f'exit {r.returncode}\n{r.stdout}\n{r.stderr}')
+    return r
+
+@pytest.fixture
+def run_cli(): return cli

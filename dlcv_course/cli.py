@@ -16,8 +16,8 @@ __all__ = ['PROBLEM_MODULES', 'USER_ERRORS', 'problems', 'samplers', 'print_tabl
            'cmd_eval', 'main']
 
 # %% ../nbs/90_cli.ipynb #70be8085
-PROBLEM_MODULES = ['dlcv_course.classifier', 'dlcv_course.vae', 'dlcv_course.gan', 'dlcv_course.acgan',
-                   'dlcv_course.ddpm', 'dlcv_course.dann', 'dlcv_course.uda']
+PROBLEM_MODULES = ['dlcv_course.classifier', 'dlcv_course.vae', 'dlcv_course.dcgan', 'dlcv_course.wgan_gp',
+                   'dlcv_course.acgan', 'dlcv_course.ddpm', 'dlcv_course.dann', 'dlcv_course.uda']
 
 def problems() -> dict:
     "Import the problem modules and return the registry of runnable problems."

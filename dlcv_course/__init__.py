@@ -1,1 +1,6 @@
+"Deep learning for computer vision, generative models and domain adaptation, on fastai."
 __version__ = "0.0.1"
+
+import warnings as _w
+# fastai's layers use `torch.jit.script`, which torch 2.14 deprecates: noise for students, not their concern
+_w.filterwarnings('ignore', message='.*torch.jit.script.*', category=FutureWarning)

@@ -6,10 +6,8 @@ Docs: https://dlcv-course.github.io/dlcv_course/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #688c4c29
 from __future__ import annotations
-import argparse, importlib, json, sys, warnings
+import argparse, importlib, json, sys
 from pathlib import Path
-# fastai's layers use torch.jit.script, which torch 2.14 deprecates: not the user's concern
-warnings.filterwarnings('ignore', message='.*torch.jit.script.*', category=FutureWarning)
 
 # %% auto #0
 __all__ = ['PROBLEM_MODULES', 'USER_ERRORS', 'problems', 'samplers', 'print_table', 'cmd_run', 'cmd_data', 'cmd_sample',

@@ -125,7 +125,7 @@ class LossComponents(Callback):
     def before_fit(self): self.learn.loss_parts = {}
     def before_epoch(self): self._sums = {'train': {}, 'valid': {}}; self._n = {'train': 0, 'valid': 0}
     def after_loss(self):
-        parts = {k: float(v) for k, v in (getattr(self.learn, 'loss_parts', None) or {}).items()}
+        parts = {k: float(v.detach() if torch.is_tensor(v) else v) for k, v in (getattr(self.learn, 'loss_parts', None) or {}).items()}
         if not parts: return
         phase = 'train' if self.training else 'valid'
         bs = find_bs(self.learn.yb) if self.learn.yb else 1

@@ -5,7 +5,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-def cli(*args, check=True, timeout=300, **kw):
+def cli(*args, check=True, timeout=900, **kw):
     "Run `dlcv-course ARGS` in a subprocess; returns the CompletedProcess."
     exe = BIN/'dlcv-course'
     cmd = [str(exe)] if exe.exists() else [sys.executable, '-m', 'dlcv_course.cli']

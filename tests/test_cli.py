@@ -61,7 +61,7 @@ def test_corrupt_checkpoint_on_resume_is_named(tmp_path):
 
 def test_killed_run_resumes_from_last_checkpoint(tmp_path):
     "Kill a run with SIGKILL after its first checkpoint; --resume carries on instead of starting over."
-    out = tmp_path/'clf'; n_epochs = 8
+    out = tmp_path/'clf'; n_epochs = 5
     exe = BIN/'dlcv-course'
     p = subprocess.Popen([str(exe), 'run', 'classifier', '--budget', 'quick', '--epochs', str(n_epochs), '--out', str(out)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, MPLBACKEND='Agg'))

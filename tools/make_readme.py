@@ -2,7 +2,7 @@
 
 Usage: python tools/make_readme.py [--check]   (--check: exit 1 if README.md is out of date)
 """
-import json, sys
+import json, re, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,7 +12,7 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
     nb = json.loads(Path(nb_path).read_text())
     parts = [''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown']
     txt = '\n\n'.join(p.strip() for p in parts) + '\n'
-    txt = txt.replace('](0', '](nbs/0').replace('](1', '](nbs/1')
+    txt = re.sub(r'\]\((\d\d_[\w-]+\.ipynb)\)', r'](nbs/\1)', txt)
     return '<!-- generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook -->\n\n' + txt
 
 if __name__ == '__main__':

@@ -1,0 +1,110 @@
+"Conditional diffusion: the noise schedule, q_sample, the UNet, guidance and the samplers, and the CLI."
+import json
+import pytest, torch
+from conftest import cli
+from dlcv_course.ddpm import (NoiseSchedule, q_sample, UNet, guided_eps, ddim_sample, ddpm_sample, ddim_steps,
+                              DDPMNoise, sample_digits)
+
+torch.set_num_threads(1)
+
+@pytest.fixture(scope='module')
+def x0():
+    from dlcv_course.data import get_dataset
+    ds = get_dataset('mnist', 'valid')
+    return torch.stack([ds[i][0] for i in range(256)])
+
+@pytest.mark.parametrize('T', [50, 400, 1000])
+def test_alpha_bar_decreases_and_ends_at_noise(T):
+    s = NoiseSchedule(T)
+    assert (s.betas[1:] > s.betas[:-1]).all()              # linear, increasing
+    assert (s.alpha_bar[1:] < s.alpha_bar[:-1]).all()
+    assert 0.99 < s.alpha_bar[0] < 1 and s.alpha_bar[-1] < 1e-3
+
+def test_q_sample_endpoints(x0):
+    s = NoiseSchedule(400)
+    t0 = torch.zeros(len(x0), dtype=torch.long)
+    assert (q_sample(s, x0, t0) - x0).abs().mean() < 0.02          # t = 0: almost the input
+    xT = q_sample(s, x0, t0 + s.T - 1)                              # t = T: almost pure noise
+    assert abs(xT.mean()) < 0.02 and abs(xT.std() - 1) < 0.02
+    assert abs(torch.corrcoef(torch.stack([xT.flatten(), x0.flatten()]))[0, 1]) < 0.02
+    eps = torch.randn_like(x0); t = torch.randint(0, 400, (len(x0),))
+    ab = s.alpha_bar[t].float().view(-1, 1, 1, 1)
+    torch.testing.assert_close(q_sample(s, x0, t, eps), ab.sqrt()*x0 + (1-ab).sqrt()*eps)
+
+def test_unet_output_shape_equals_input():
+    for ch, size in [((16, 32, 64), 28), ((16, 32), 32)]:
+        m = UNet(channels=ch)
+        x = torch.randn(3, 3, size, size)
+        assert m(x, torch.tensor([0, 5, 99]), torch.tensor([0, 9, 10])).shape == x.shape
+
+def test_training_batch_drops_class_and_targets_noise(x0):
+    s = NoiseSchedule(100); cb = DDPMNoise(s, 10, p_uncond=0.1)
+    class L: pass
+    cb.learn = L(); cb.learn.xb, cb.learn.yb = (x0,), (torch.arange(len(x0)) % 10,)
+    cb.before_batch()
+    xt, t, c = cb.learn.xb
+    assert 0.03 < (c == 10).float().mean() < 0.2
+    torch.testing.assert_close(xt, q_sample(s, x0, t, cb.learn.yb[0]))
+
+class Known(torch.nn.Module):
+    n_classes = 10
+    def forward(self, x, t, c): return torch.where((c == 10)[:, None, None, None], -1., 2.)*torch.ones_like(x)
+
+def test_guidance_formula():
+    x = torch.zeros(2, 3, 4, 4); t = torch.zeros(2, dtype=torch.long); c = torch.tensor([1, 2])
+    torch.testing.assert_close(guided_eps(Known(), x, t, c, w=3.), torch.full_like(x, 4*2 - 3*(-1)))
+    torch.testing.assert_close(guided_eps(Known(), x, t, c, w=0.), torch.full_like(x, 2.))
+
+@pytest.fixture(scope='module')
+def model():
+    torch.manual_seed(0); m = UNet(channels=(16, 32))
+    torch.nn.init.normal_(m.conv_out.weight, std=0.05)
+    return m.eval()
+
+def test_w0_guided_equals_conditional(model):
+    s = NoiseSchedule(30); lb = torch.arange(5)
+    full = ddim_sample(model, s, lb, w=0., seed=1, steps=6, skip_uncond=False)   # (1+0) eps(c) - 0 eps(null)
+    cond = ddim_sample(model, s, lb, w=0., seed=1, steps=6)                      # eps(c) only
+    # equal up to float rounding (a doubled batch may use other convolution kernels) ...
+    torch.testing.assert_close(full, cond, atol=2e-3, rtol=0)
+    # ... which is far below what guidance changes
+    assert (ddim_sample(model, s, lb, w=2., seed=1, steps=6) - cond).abs().max() > 0.05
+    x = torch.randn(5, 3, 28, 28); t = torch.full((5,), 10)
+    torch.testing.assert_close(guided_eps(model, x, t, lb, w=0., skip_uncond=False), model(x, t, lb), atol=1e-4, rtol=0)
+
+@pytest.mark.parametrize('sampler', ['ddim', 'ddpm'])
+def test_fixed_seed_reproducible(model, sampler):
+    s = NoiseSchedule(20); lb = torch.arange(6) % 10
+    a = sample_digits(model, s, lb, sampler, w=1., seed=7, steps=5, bs=4)   # batched in 4 + 2
+    torch.manual_seed(123)  # the global random state does not matter
+    b = sample_digits(model, s, lb, sampler, w=1., seed=7, steps=5, bs=4)
+    assert torch.equal(a, b) and a.shape == (6, 3, 28, 28)
+    assert not torch.equal(a, sample_digits(model, s, lb, sampler, w=1., seed=8, steps=5, bs=4))
+
+def test_ddim_steps_cover_the_chain():
+    st = ddim_steps(400, 20)
+    assert len(st) == 20 and st[0] == 399 and st[-1] == 0 and st == sorted(st, reverse=True)
+
+def test_cli_quick_run_and_sample(tmp_path):
+    out = tmp_path/'ddpm'
+    cli('run', 'ddpm', '--data', 'mnist', '--budget', 'quick', '--out', out)
+    m = json.loads((out/'metrics.json').read_text())
+    for k in ('accuracy', 'sample_seconds_1000', 'accuracy_ddpm', 'sample_seconds_1000_ddpm'):
+        assert k in m and m[k] >= 0
+    assert 0 <= m['accuracy'] <= 1 and m['budget'] == 'quick'
+    assert {'grid.png', 'loss.png', 'accuracy_vs_w.png'} <= {p.name for p in (out/'figures').iterdir()}
+    cli('sample', 'ddpm', '--checkpoint', out, '--n', 20, '--out', tmp_path/'s', '--steps', 4, '--guidance', 1)
+    names = sorted(p.name for p in (tmp_path/'s').iterdir())
+    assert len(names) == 20 and names[:2] == ['0_000.png', '0_001.png'] and names[-1] == '9_001.png'
+
+def test_samplers_recover_the_data_with_a_perfect_noise_predictor():
+    "With the exact noise of a one-image-per-class data set, both samplers must return those images."
+    s = NoiseSchedule(200); xs = torch.rand(10, 3, 28, 28)*2 - 1
+    class Oracle(torch.nn.Module):
+        n_classes = 10
+        def __init__(self): super().__init__(); self.p = torch.nn.Parameter(torch.zeros(1))
+        def forward(self, x, t, c):
+            ab = s.at('alpha_bar', t, x); return (x - ab.sqrt()*xs[c.clamp(max=9)])/(1 - ab).sqrt()
+    lb = torch.arange(10)
+    torch.testing.assert_close(ddim_sample(Oracle(), s, lb, steps=10), xs, atol=1e-4, rtol=0)
+    torch.testing.assert_close(ddpm_sample(Oracle(), s, lb), xs, atol=1e-4, rtol=0)

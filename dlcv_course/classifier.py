@@ -38,27 +38,30 @@ class DigitNet(nn.Module):
     def forward(self, x): return self.head(self.body(x))
 
 # %% ../nbs/02_classifier.ipynb #0bcc9118
-def random_shift(x, max_px:float=2.):
-    "Translate each image of the batch `x` by its own random offset of at most `max_px` pixels."
+def random_shift(x, max_px:float=2., max_deg:float=0., max_scale:float=0.):
+    "Move each image of the batch `x` by its own random offset (<= `max_px` px), rotation (<= `max_deg`) and scaling."
     n, _, h, w = x.shape
+    u = lambda: torch.rand(n, device=x.device)*2-1
+    a, s = u()*max_deg*torch.pi/180, 1 + u()*max_scale
     theta = torch.zeros(n, 2, 3, device=x.device)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1
-    theta[:, :, 2] = (torch.rand(n, 2, device=x.device)*2-1)*max_px*2/torch.tensor([w, h], device=x.device)
+    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a)/s, -torch.sin(a)/s
+    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a)/s, torch.cos(a)/s
+    theta[:, 0, 2], theta[:, 1, 2] = u()*max_px*2/w, u()*max_px*2/h
     grid = F.affine_grid(theta, x.shape, align_corners=False)
     return F.grid_sample(x, grid, padding_mode='border', align_corners=False)
 
 class RandomShift(Callback):
     "Apply `random_shift` to the inputs of training batches."
-    def __init__(self, max_px:float=2.): self.max_px = max_px
+    def __init__(self, max_px:float=2., max_deg:float=0., max_scale:float=0.): self.kw = dict(max_px=max_px, max_deg=max_deg, max_scale=max_scale)
     def before_batch(self):
-        if self.training: self.learn.xb = (random_shift(self.xb[0], self.max_px),) + tuple(self.xb[1:])
+        if self.training: self.learn.xb = (random_shift(self.xb[0], **self.kw),) + tuple(self.xb[1:])
 
-# %% ../nbs/02_classifier.ipynb #ee4196c5
+# %% ../nbs/02_classifier.ipynb #cbe4460b
 BUDGETS = dict(quick=dict(n_train=1024, n_test=512, epochs=2, bs=32, lr=1e-2),
-               cpu=dict(n_train=None, n_test=None, epochs=15, bs=64, lr=1e-2),
+               cpu=dict(n_train=None, n_test=None, epochs=20, bs=64, lr=1e-2),
                full=dict(n_train=None, n_test=None, epochs=30, bs=128, lr=1e-2))
 
-# %% ../nbs/02_classifier.ipynb #1d519ac8
+# %% ../nbs/02_classifier.ipynb #5b9e3f50
 def _cut(ds, n, seed): return ds if n is None or n >= len(ds) else ds.subset(n, seed=seed)
 
 def classifier_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, width:int=32) -> Learner:
@@ -69,7 +72,7 @@ def classifier_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, 
     valid = get_dataset(data, 'valid', size=size)
     dls = make_dls(train, valid, bs=cfg['bs'], seed=seed)
     model = DigitNet(n_classes=train.n_classes, width=width)
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=RandomShift())
+    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=RandomShift(2, 10, 0.1))
     learn.cfg = dict(cfg, data=str(data), size=size, seed=seed)
     return learn
 

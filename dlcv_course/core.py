@@ -123,21 +123,22 @@ class LossComponents(Callback):
     order = 60  # after the loss is computed, before the Recorder's epoch summary
     def __init__(self): self.batches, self.epochs = [], []
     def before_fit(self): self.learn.loss_parts = {}
-    def before_epoch(self): self._sums = {'train': {}, 'valid': {}}; self._n = {'train': 0, 'valid': 0}
+    def before_epoch(self): self._sums, self._n = {'train': {}, 'valid': {}}, {'train': {}, 'valid': {}}
     def after_loss(self):
         parts = {k: float(v.detach() if torch.is_tensor(v) else v) for k, v in (getattr(self.learn, 'loss_parts', None) or {}).items()}
         if not parts: return
         phase = 'train' if self.training else 'valid'
         bs = find_bs(self.learn.yb) if self.learn.yb else 1
-        for k, v in parts.items(): self._sums[phase][k] = self._sums[phase].get(k, 0.) + v*bs
-        self._n[phase] += bs
+        for k, v in parts.items():  # each part is averaged over the batches that reported it
+            self._sums[phase][k] = self._sums[phase].get(k, 0.) + v*bs
+            self._n[phase][k] = self._n[phase].get(k, 0) + bs
         if self.training: self.batches.append(dict(iter=len(self.batches), epoch=self.epoch, **parts))
         self.learn.loss_parts = {}
-    def after_cancel_epoch(self): self._n = {'train': 0, 'valid': 0}
+    def after_cancel_epoch(self): self._n = {'train': {}, 'valid': {}}
     def after_epoch(self):
         row = {'epoch': self.epoch}
         for ph in ('train', 'valid'):
-            if self._n[ph]: row.update({f'{ph}_{k}': v/self._n[ph] for k, v in self._sums[ph].items()})
+            row.update({f'{ph}_{k}': v/self._n[ph][k] for k, v in self._sums[ph].items() if self._n[ph].get(k)})
         if len(row) > 1: self.epochs.append(row)
     def state_dict(self): return dict(batches=self.batches, epochs=self.epochs)
     def load_state_dict(self, d): self.batches, self.epochs = list(d['batches']), list(d['epochs'])
@@ -180,6 +181,10 @@ class Checkpoint(Callback):
             r = self.learn.recorder
             r.values, r.losses, r.lrs, r.iters = [L(v) for v in h['values']], h['losses'], h['lrs'], h['iters']
             self.learn._resumed_history = None
+        for cb in self.learn.cbs:
+            st = (getattr(self.learn, '_resumed_callbacks', None) or {}).get(type(cb).__name__)
+            if st is not None and hasattr(cb, 'load_state_dict'): cb.load_state_dict(st)
+        self.learn._resumed_callbacks = None
     def before_epoch(self): self._skipped = False
     def after_cancel_epoch(self): self._skipped = True
     def after_epoch(self):
@@ -215,10 +220,9 @@ def load_checkpoint(learn, path) -> int:
         opt = state['opt']
         learn.opt.load_state_dict(dict(state=opt['state'], hypers=L(opt['hypers'])))
     torch.set_rng_state(state['torch_rng'])
-    learn._resumed_history = state.get('recorder')
-    for cb in learn.cbs:
-        s = state.get('callbacks', {}).get(type(cb).__name__)
-        if s is not None and hasattr(cb, 'load_state_dict'): cb.load_state_dict(s)
+    # the Recorder's curves and the callbacks' states are put back by `Checkpoint.before_fit`, once every
+    # callback of the fit (those passed to `fit` too) is attached
+    learn._resumed_history, learn._resumed_callbacks = state.get('recorder'), state.get('callbacks', {})
     return state['epoch'] + 1
 
 # %% ../nbs/01_core.ipynb #71445d9d
@@ -248,8 +252,10 @@ class SampleGrid(Callback):
     def __init__(self, sample_fn, every:int=1, run:RunDir|None=None, nrow:int=8, show:bool=False):
         self.sample_fn, self.every, self.run, self.nrow, self.show = sample_fn, every, run, nrow, show
         self.grids = []
+    def before_epoch(self): self._skipped = False
+    def after_cancel_epoch(self): self._skipped = True  # an epoch skipped on resume: nothing new to draw
     def after_epoch(self):
-        if (self.epoch+1) % self.every and self.epoch+1 != self.n_epoch: return
+        if self._skipped or (self.epoch+1) % self.every and self.epoch+1 != self.n_epoch: return
         self.learn.model.eval()
         with torch.no_grad(): x = self.sample_fn(self.learn)
         self.grids.append((self.epoch, image_grid(x, self.nrow)))

@@ -1,6 +1,7 @@
 "Domain adaptation: the gradient reversal layer, the lambda ramp and its callback, the bounds, DANN, and the CLI."
 import json, math
 import numpy as np, pytest, torch
+from fastai.basics import set_seed
 from dlcv_course.dann import (grad_reverse, lambda_p, GRLSchedule, DANNNet, dann_learner, bound_learner,
                               accuracy_on, load_model, predict_csv)
 from dlcv_course.data import get_dataset, ImageSet
@@ -51,9 +52,9 @@ def test_source_only_training_on_a_tiny_problem_learns():
     assert before < 0.3 and after > 0.8, (before, after)
 
 def _marked(ds):
-    "The same digits in red (green and blue channels off): an easy second domain."
-    im = ds.images.clone(); im[:, 1:] = 0
-    return ImageSet(im, ds.labels, ds.names, ds.classes, 'red digits')
+    "The same digits at 60 % brightness: an easy second domain, told apart by intensity alone."
+    im = (ds.images.float()*0.6).round().to(torch.uint8)
+    return ImageSet(im, ds.labels, ds.names, ds.classes, 'dimmed digits')
 
 def _domain_acc(model, s, t):
     with torch.no_grad():
@@ -62,12 +63,13 @@ def _domain_acc(model, s, t):
     return float(torch.cat([d[:len(s)] == 0, d[len(s):] == 1]).float().mean())
 
 def test_dann_domain_accuracy_heads_towards_chance_on_an_easy_pair():
-    "Without reversal the domain head separates the marked digits perfectly; with DANN it falls towards 0.5."
+    "Without reversal the domain head separates the dimmed digits; with DANN (same seed, same steps) it falls towards 0.5."
     src = dict(train=_digits('mnist', 'train', 512), valid=_digits('mnist', 'valid', 64))
     tgt = dict(train=_marked(_digits('mnist', 'train', 512, seed=1)), valid=_marked(_digits('mnist', 'valid', 64, seed=1)))
     s_te, t_te = _digits('mnist', 'test', 300), _marked(_digits('mnist', 'test', 300, seed=1))
     accs = {}
     for name, max_lambda in (('no_reversal', 0.), ('dann', 1.)):
+        set_seed(0)
         learn = dann_learner(src, tgt, bs=64, max_lambda=max_lambda, norm=None)  # no input normalisation: colour shows
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(4, 3e-3)
         accs[name] = _domain_acc(learn.model, s_te, t_te)

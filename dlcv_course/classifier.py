@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from fastai.basics import Learner, Callback, CrossEntropyLossFlat, accuracy, default_device, set_seed
 from fastai.layers import ConvLayer
 from .data import get_dataset
-from .core import (make_dls, pick_budget, fit_resumable, RunDir, LossComponents, torch_save, torch_load,
+from .core import (make_dls, pick_budget, fit_resumable, RunDir, LossComponents, save_model, load_model,
                               register_problem)
 
 # %% auto #0
@@ -91,16 +91,11 @@ def evaluate(model, ds, bs:int=512) -> dict:
 # %% ../nbs/02_classifier.ipynb #4ebd8708
 def save_classifier(model:DigitNet, path, **info):
     "Save `model`'s weights and configuration (plus `info`, e.g. the domain) to `path`."
-    return torch_save(dict(state_dict=model.state_dict(), config=model.config, info=info), path)
+    return save_model(model, path, **info)
 
 def load_classifier(path) -> DigitNet:
     "Load a classifier saved by `save_classifier` (with `weights_only=True`)."
-    d = torch_load(path)
-    if not isinstance(d, dict) or 'state_dict' not in d or 'config' not in d:
-        raise ValueError(f"{path}: not a dlcv_course classifier (no 'state_dict'/'config'); "
-                         "train one with `dlcv-course run classifier`.")
-    model = DigitNet(**d['config']); model.load_state_dict(d['state_dict']); model.info = d.get('info', {})
-    return model.eval()
+    return load_model(path, DigitNet)
 
 # %% ../nbs/02_classifier.ipynb #1b3d47f5
 def run_info(budget:str, seed:int) -> dict:

@@ -17,9 +17,10 @@ from fastcore.foundation import L
 import fastai.callback.schedule  # patches Learner.fit_one_cycle
 
 # %% auto #0
-__all__ = ['BUDGETS', 'PROBLEMS', 'SAMPLERS', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load', 'RunDir',
-           'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains', 'LossComponents', 'Checkpoint', 'save_checkpoint',
-           'load_checkpoint', 'fit_resumable', 'image_grid', 'SampleGrid', 'register_problem', 'register_sampler']
+__all__ = ['BUDGETS', 'PROBLEMS', 'SAMPLERS', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load',
+           'save_model', 'load_model', 'RunDir', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
+           'LossComponents', 'Checkpoint', 'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'image_grid',
+           'SampleGrid', 'register_problem', 'register_sampler']
 
 # %% ../nbs/01_core.ipynb #81f1c255
 BUDGETS = ('quick', 'cpu', 'full')
@@ -59,6 +60,20 @@ def torch_load(path, map_location='cpu'):
     except Exception as e:
         raise ValueError(f"{path}: not a readable dlcv_course checkpoint ({type(e).__name__}: {e}). "
                          "Delete it to start over, or point to another file.") from e
+
+# %% ../nbs/01_core.ipynb #80876016
+def save_model(model:nn.Module, path, **info):
+    "Save `model`'s weights and its `config` (the arguments that rebuild it), plus `info`, to `path` atomically."
+    return torch_save(dict(state_dict=model.state_dict(), config=model.config, info=info), path)
+
+def load_model(path, cls):
+    "Rebuild a `cls` saved by `save_model` and load its weights (with `weights_only=True`); eval mode."
+    d = torch_load(path)
+    if not isinstance(d, dict) or 'state_dict' not in d or 'config' not in d:
+        raise ValueError(f"{path}: not a saved dlcv_course {cls.__name__} (no 'state_dict'/'config'); "
+                         "train one with `dlcv-course run`, or point to another file.")
+    m = cls(**d['config']); m.load_state_dict(d['state_dict']); m.info = d.get('info', {})
+    return m.eval()
 
 # %% ../nbs/01_core.ipynb #2f612b02
 class RunDir:

@@ -13,6 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.basics import Learner, Callback, CrossEntropyLossFlat, accuracy, default_device, set_seed
 from .data import get_dataset, ImageSet, DataError, to_float
+from . import core
 from .core import (make_dls, pick_budget, fit_resumable, RunDir, LossComponents, PairedDomains,
                               atomic_write, torch_save, torch_load, register_problem)
 from .classifier import random_shift, run_info
@@ -232,14 +233,11 @@ def predict_csv(model, images, csv) -> pd.DataFrame:
 # %% ../nbs/20_dann.ipynb #7a48132f
 def save_model(model:DANNNet, path, **info):
     "Save a `DANNNet`'s weights and configuration (and `info`) to `path`."
-    return torch_save(dict(state_dict=model.state_dict(), config=model.config, info=info), path)
+    return core.save_model(model, path, **info)
 
 def load_model(path) -> DANNNet:
     "Load a `DANNNet` saved by `save_model` (with `weights_only=True`)."
-    d = torch_load(path)
-    if not isinstance(d, dict) or 'config' not in d: raise ValueError(f"{path}: not a dlcv_course DANN model")
-    m = DANNNet(**d['config']); m.load_state_dict(d['state_dict']); m.info = d.get('info', {})
-    return m.eval()
+    return core.load_model(path, DANNNet)
 
 def train_stage(stage:str, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False, quiet:bool=True) -> Learner:
     "Train `stage` ('source_only', 'dann' or 'target_only') on the scenario `data` with budget `cfg`; checkpoints in `run`."

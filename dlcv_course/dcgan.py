@@ -24,8 +24,8 @@ warnings.filterwarnings('ignore', message='You are shadowing an attribute')
 # %% auto #0
 __all__ = ['GENERATORS', 'DCGAN_BUDGETS', 'start_size', 'dcgan_init', 'Generator', 'Critic', 'dcgan_gen_loss', 'dcgan_crit_loss',
            'real_fake', 'CondGANLoss', 'GANSchedule', 'gan_learner', 'StepLog', 'noise', 'generate', 'save_generator',
-           'load_generator', 'sample_gan', 'plot_gan_losses', 'ResumableSampleGrid', 'plt_subplots', 'run_gan',
-           'show_run', 'dcgan_learner', 'run_dcgan']
+           'load_generator', 'sample_gan', 'plot_gan_losses', 'plt_subplots', 'run_gan', 'show_run', 'dcgan_learner',
+           'run_dcgan']
 
 # %% ../nbs/11_dcgan.ipynb #3f3de367
 def start_size(size:int) -> tuple:
@@ -226,13 +226,6 @@ def plot_gan_losses(lc:LossComponents, smooth:int=20):
     fig.tight_layout()
     return fig
 
-class ResumableSampleGrid(SampleGrid):
-    "`SampleGrid` that draws nothing for the epochs a resumed run skips (`SampleGrid` would redraw them)."
-    def before_epoch(self): self._skipped = False
-    def after_cancel_epoch(self): self._skipped = True
-    def after_epoch(self):
-        if not getattr(self, '_skipped', False): super().after_epoch()
-
 def plt_subplots(*a, **k):
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(*a, squeeze=False, **k)
@@ -271,7 +264,7 @@ def run_gan(problem:str, make_learner, table:dict, data='mnist', budget:str='cpu
         nrow = per
     else:
         sample_fn = lambda l: l.model.generator(noise(64, nz, 1234, l.dls.device)); nrow = 8
-    grids = ResumableSampleGrid(sample_fn, every=cfg['grid_every'], run=run, nrow=nrow)
+    grids = SampleGrid(sample_fn, every=cfg['grid_every'], run=run, nrow=nrow)
     lc = LossComponents(); cbs = [grids, lc]
     # FID: Inception where its weights are here; digit domains fall back on the course classifier
     can_fid = digits or M.inception_weights() is not None

@@ -202,4 +202,4 @@ def test_resume_carries_on(tmp_path):
     assert ck1['epoch'] == 0 and ck2['epoch'] == 1 and m2['resumed_from_epoch'] == 1
     n1 = len(ck1['callbacks']['LossComponents']['batches'])
     assert len(ck2['callbacks']['LossComponents']['batches']) == 2*n1
-    assert ck2['callbacks']['ResumableSampleGrid']['epochs'] == [0, 1]
+    assert ck2['callbacks']['SampleGrid']['epochs'] == [0, 1]

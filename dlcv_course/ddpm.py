@@ -19,7 +19,8 @@ from .core import (make_dls, pick_budget, fit_resumable, RunDir, LossComponents,
 # %% auto #0
 __all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'EMAWeights',
            'sampling_model', 'guided_eps', 'ddpm_sample', 'ddim_steps', 'ddim_sample', 'sample_digits', 'grader',
-           'digit_accuracy', 'write_digits', 'ddpm_learner', 'save_ddpm', 'load_ddpm', 'run_ddpm', 'sample_ddpm']
+           'digit_accuracy', 'write_digits', 'is_grayscale', 'ddpm_learner', 'save_ddpm', 'load_ddpm', 'run_ddpm',
+           'sample_ddpm']
 
 # %% ../nbs/14_ddpm.ipynb #229846b7
 class NoiseSchedule:
@@ -96,12 +97,13 @@ class UNet(nn.Module):
 
 # %% ../nbs/14_ddpm.ipynb #b35403a3
 class DDPMNoise(Callback):
-    "Turn batches `(x0, c)` into inputs `(x_t, t, c or null)` and target `eps`; drop the class with `p_uncond`."
+    "Turn batches `(x0, c)` into inputs `(x_t, t, c or null)` and target `eps`; drop the class with `p_uncond`; keep `channels`."
     order = -5  # before the other callbacks look at the batch
-    def __init__(self, sched:NoiseSchedule, n_classes:int=10, p_uncond:float=0.1):
-        self.sched, self.n_classes, self.p_uncond = sched, n_classes, p_uncond
+    def __init__(self, sched:NoiseSchedule, n_classes:int=10, p_uncond:float=0.1, channels:int|None=None):
+        self.sched, self.n_classes, self.p_uncond, self.channels = sched, n_classes, p_uncond, channels
     def before_batch(self):
         x0, c = self.xb[0], self.yb[0]
+        if self.channels is not None: x0 = x0[:, :self.channels]  # grayscale data: learn one channel, not three
         t = torch.randint(0, self.sched.T, (len(x0),), device=x0.device)
         eps = torch.randn_like(x0)
         drop = torch.rand(len(c), device=c.device) < self.p_uncond
@@ -189,7 +191,7 @@ def ddim_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, step
     return (x, kept) if keep else x
 
 def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=20, bs:int=500, **kw):
-    "Sample one image per label with `sampler` ('ddim' or 'ddpm') in batches of `bs`; returns a [-1,1] tensor on the CPU."
+    "Sample one image per label with `sampler` ('ddim' or 'ddpm') in batches of `bs`; a [-1,1] RGB tensor on the CPU."
     labels = torch.as_tensor(labels).long(); out = []
     shape = kw.pop('shape', None) or (model.config['in_ch'], *kw.pop('size', (28, 28)))
     for i in range(0, len(labels), bs):
@@ -198,7 +200,8 @@ def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int
         elif sampler == 'ddpm': x = ddpm_sample(model, sched, lb, w=w, seed=seed+i, shape=shape, **kw)
         else: raise ValueError(f"--sampler {sampler!r}: choose ddpm (ancestral) or ddim.")
         out.append(x.cpu())
-    return torch.cat(out)
+    x = torch.cat(out)
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # a grayscale model's channel, as RGB for the graders
 
 # %% ../nbs/14_ddpm.ipynb #50ce2663
 def grader(domain:str='mnist', budget:str='cpu'):
@@ -236,10 +239,14 @@ def write_digits(images, labels, out) -> Path:
 BUDGETS = dict(
     quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, T=50, channels=(16, 32), steps=8, n_eval=50, n_eval_ddpm=10,
                w=2., ws=(0., 2.), n_sweep=20, ema=0.99, clf_budget='quick'),
-    cpu=dict(n_train=None, epochs=25, bs=64, lr=2e-3, T=400, channels=(16, 32, 64), steps=20, n_eval=1000, n_eval_ddpm=100,
-             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.995, clf_budget='cpu'),
+    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, T=400, channels=(16, 32, 64), steps=20, n_eval=1000, n_eval_ddpm=50,
+             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, clf_budget='cpu'),
     full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, T=1000, channels=(64, 128, 128), steps=50, n_eval=1000, n_eval_ddpm=1000,
               w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, clf_budget='full'))
+
+def is_grayscale(ds) -> bool:
+    "Whether the image set `ds` (uint8 N x 3 x H x W) has three equal channels."
+    return bool((ds.images[:, 1:] == ds.images[:, :1]).all())
 
 def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:RunDir|None=None, **over) -> Learner:
     "A `Learner` training the conditional UNet on `data` at `budget` (`over` overrides budget entries)."
@@ -250,10 +257,11 @@ def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:Ru
     valid = get_dataset(data, 'valid', size=size).subset(min(500, cfg['n_eval']), seed=seed)
     dls = make_dls(train, valid, bs=cfg['bs'], seed=seed)
     sched = NoiseSchedule(cfg['T'])
-    model = UNet(n_classes=train.n_classes, channels=cfg['channels'])
+    in_ch = 1 if is_grayscale(train) else train.shape[0]
+    model = UNet(n_classes=train.n_classes, channels=cfg['channels'], in_ch=in_ch)
     grid_labels = torch.arange(8*train.n_classes) % train.n_classes
     def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], w=cfg['w'], steps=cfg['steps'], seed=seed)
-    cbs = [DDPMNoise(sched, train.n_classes), LossComponents(), EMAWeights(cfg['ema']), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]
+    cbs = [DDPMNoise(sched, train.n_classes, channels=in_ch), LossComponents(), EMAWeights(cfg['ema']), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]
     def eps_mse(pred, eps):
         l = F.mse_loss(pred, eps); learn.loss_parts = dict(eps_mse=l.detach()); return l
     learn = Learner(dls, model, loss_func=eps_mse, cbs=cbs)
@@ -290,7 +298,7 @@ def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume
     learn = ddpm_learner(data, budget, seed, run=run, **over)
     cfg = learn.cfg
     if epochs is not None: cfg['epochs'] = epochs
-    start = fit_resumable(learn, cfg['epochs'], run.checkpoint, lr=cfg['lr'], resume=resume)
+    start = fit_resumable(learn, cfg['epochs'], run.checkpoint, lr=cfg['lr'], resume=resume, pct_start=cfg.get('pct_start', 0.1))
     train_s = time.time()-t0
     save_ddpm(learn, run.path/'ddpm.pth')
     model, sched, nc = sampling_model(learn).eval(), learn.sched, learn.model.n_classes

@@ -140,18 +140,22 @@ def guided_eps(model, x, t, c, w:float=0., null:int|None=None, skip_uncond:bool=
     return (1 + w)*e_c - w*e_u
 
 # %% ../nbs/14_ddpm.ipynb #00b32e9f
+def _shape(model, size:int=28):
+    "The shape of one image of `model` (its `config['in_ch']` channels; 3 if it has no config)."
+    return (getattr(model, 'config', {}).get('in_ch', 3), size, size)
+
 def _x0_from_eps(sched, x, t, eps, clip=True):
     ab = sched.at('alpha_bar', t, x)
     x0 = (x - (1-ab).sqrt()*eps)/ab.sqrt()
     return x0.clamp(-1, 1) if clip else x0
 
 @torch.no_grad()
-def ddpm_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, shape=(3, 28, 28), keep=(), clip:bool=True):
+def ddpm_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, shape=None, keep=(), clip:bool=True):
     "Ancestral DDPM sampling of one image per class in `labels`, guided by `w`; `keep`: steps whose x_t to return too."
     model.eval(); dev = next(model.parameters()).device
     g = torch.Generator(dev).manual_seed(seed)
     c = torch.as_tensor(labels, device=dev).long()
-    x = torch.randn(len(c), *shape, generator=g, device=dev)
+    x = torch.randn(len(c), *(shape or _shape(model)), generator=g, device=dev)
     kept = {}
     for t in reversed(range(sched.T)):
         tt = torch.full((len(c),), t, device=dev, dtype=torch.long)
@@ -171,12 +175,12 @@ def ddim_steps(T:int, steps:int) -> list:
 
 @torch.no_grad()
 def ddim_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, steps:int=20, eta:float=0.,
-                shape=(3, 28, 28), keep=(), clip:bool=True, skip_uncond:bool=True):
+                shape=None, keep=(), clip:bool=True, skip_uncond:bool=True):
     "DDIM sampling in `steps` steps (`eta`=0: deterministic given the start noise), guided by `w`."
     model.eval(); dev = next(model.parameters()).device
     g = torch.Generator(dev).manual_seed(seed)
     c = torch.as_tensor(labels, device=dev).long()
-    x = torch.randn(len(c), *shape, generator=g, device=dev)
+    x = torch.randn(len(c), *(shape or _shape(model)), generator=g, device=dev)
     ts = ddim_steps(sched.T, steps); kept = {}
     for i, t in enumerate(ts):
         tt = torch.full((len(c),), t, device=dev, dtype=torch.long)

@@ -108,3 +108,21 @@ def test_samplers_recover_the_data_with_a_perfect_noise_predictor():
     lb = torch.arange(10)
     torch.testing.assert_close(ddim_sample(Oracle(), s, lb, steps=10), xs, atol=1e-4, rtol=0)
     torch.testing.assert_close(ddpm_sample(Oracle(), s, lb), xs, atol=1e-4, rtol=0)
+
+
+def test_grayscale_data_trains_one_channel_and_samples_rgb():
+    from dlcv_course.ddpm import ddpm_learner, sample_digits, is_grayscale
+    from dlcv_course.data import get_dataset
+    assert is_grayscale(get_dataset('mnist', 'valid')) and not is_grayscale(get_dataset('mnistm', 'valid'))
+    learn = ddpm_learner('mnist', 'quick')
+    assert learn.model.config['in_ch'] == 1
+    assert ddpm_learner('mnistm', 'quick').model.config['in_ch'] == 3
+    torch.manual_seed(0); m = UNet(channels=(16, 32), in_ch=1)
+    torch.nn.init.normal_(m.conv_out.weight, std=0.05)
+    x = sample_digits(m, NoiseSchedule(20), torch.arange(4), 'ddim', w=1., steps=4)
+    assert x.shape == (4, 3, 28, 28)
+    assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 0], x[:, 2])   # one channel, repeated
+    xb, yb = learn.dls.train.one_batch()
+    learn.ddpm_noise.learn = learn; learn.xb, learn.yb = (xb,), (yb,)
+    learn.ddpm_noise.before_batch()
+    assert learn.xb[0].shape[1] == 1 and learn.yb[0].shape[1] == 1

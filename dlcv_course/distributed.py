@@ -48,12 +48,15 @@ def _broadcast(self:DistributedDL, t, rank):
 
 # %% ../nbs/92_distributed.ipynb #e36ae682
 @contextmanager
-def maybe_distrib(learn:Learner, **kwargs):
-    "Run the block in `learn.distrib_ctx()` (with CPU-safe defaults) under a launcher; in one process, as is."
+def maybe_distrib(learn:Learner, find_unused_parameters:bool=False, **kwargs):
+    "Run the block in `learn.distrib_ctx(**kwargs)` (with CPU-safe defaults) under a launcher; in one process, as is."
     if not is_distributed(): yield learn; return
     setup_rank_device()
     cpu = not torch.cuda.is_available()
     kwargs = dict(sync_bn=not cpu, cpu=cpu) | kwargs
+    if find_unused_parameters:  # a model some of whose parameters get no gradient at some steps
+        from accelerate import DistributedDataParallelKwargs
+        kwargs['kwargs_handlers'] = list(kwargs.get('kwargs_handlers', [])) + [DistributedDataParallelKwargs(find_unused_parameters=True)]
     with learn.distrib_ctx(**kwargs): yield learn
 
 def distributed_fit(learn:Learner, n_epoch:int, lr=None, one_cycle:bool=True, **kwargs):
@@ -79,7 +82,9 @@ class ShardRecorder(Callback):
         self.batches[-1] += 1; self.items[-1] += find_bs(self.yb)
         if self.epoch == 0: self.fingerprints += item_fingerprints(self.xb[0])
 
-def unwrap(model): return getattr(model, 'module', model)
+def unwrap(model):
+    "The model inside a `DistributedDataParallel` wrapper (`model` itself when it is not wrapped)."
+    return getattr(model, 'module', model)
 
 def weights_checksum(model) -> str:
     "SHA-256 of the parameters and buffers of `model` (unwrapped from DDP), in `state_dict` order."

@@ -148,7 +148,7 @@ def scenario_name(source, target) -> str:
 
 # %% ../nbs/20_dann.ipynb #9a2da2f0
 BUDGETS = dict(quick=dict(n_train=512, n_test=500, n_tsne=300, epochs_bound=2, epochs_dann=3, bs=64, lr=2e-3),
-               cpu=dict(n_train=None, n_test=None, n_tsne=1000, epochs_bound=8, epochs_dann=24, bs=64, lr=2e-3),
+               cpu=dict(n_train=None, n_test=None, n_tsne=1000, epochs_bound=8, epochs_dann=40, bs=64, lr=2e-3),
                full=dict(n_train=None, n_test=None, n_tsne=2000, epochs_bound=20, epochs_dann=60, bs=128, lr=2e-3))
 
 def bound_learner(train:ImageSet, valid:ImageSet, bs:int=64, seed:int=0, **net_kw) -> Learner:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['METRICS', 'KNOWN', 'ROW_KEYS', 'REFERENCES', 'ORDER', 'reference', 'verdict', 'read_metrics', 'scenario_of',
-           'collect', 'load_results', 'update_results', 'results_table', 'main']
+           'collect', 'load_results', 'update_results', 'results_table', 'results_html', 'main']
 
 # %% ../nbs/95_results.ipynb #cadb91d7
 METRICS = {
@@ -163,6 +163,19 @@ def results_table(rows:list):
     cols = ['problem', 'scenario', 'metric', 'value', 'target', 'meets', 'paper', 'command', 'budget', 'date', 'machine', 'note']
     df = pd.DataFrame([dict(r, value=f"{r['value']:.4g}", meets=verdict(r, rows)) for r in rows], columns=cols)
     return df.rename(columns={'target': 'pass mark (simple / strong)', 'paper': 'paper / best known'})
+
+# %% ../nbs/95_results.ipynb #ac10eade
+def results_html(rows:list) -> str:
+    "The rows as one HTML table (every cell in full, commands as code), for this page and the site."
+    import html
+    df, esc = results_table(rows), html.escape
+    cell = lambda c, v: f'<td><code>{esc(str(v))}</code></td>' if c == 'command' else f'<td>{esc(str(v))}</td>'
+    head = ''.join(f'<th>{esc(c)}</th>' for c in df.columns)
+    body = '\n'.join('<tr>' + ''.join(cell(c, v) for c, v in zip(df.columns, r)) + '</tr>' for r in df.itertuples(index=False))
+    sel = ', '.join(f'{p}table.results {c}' for p in ('', '.jp-RenderedHTMLCommon ') for c in ('td', 'th'))  # beats JupyterLab's right-aligned cells
+    style = (f'<style>{sel} {{text-align: left; vertical-align: top; font-size: 12px; padding: 3px 6px;}}'
+             ' table.results code {font-size: 11px; white-space: normal;}</style>')
+    return f'{style}<table class="results"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
 
 # %% ../nbs/95_results.ipynb #32fc1650
 def main(argv=None):

@@ -19,14 +19,20 @@ from .dann import (dann_learner, train_stage, load_scenario, scenario_name, accu
                               tsne_figure, save_model, BUDGETS as DANN_BUDGETS)
 
 # %% auto #0
-__all__ = ['METHOD', 'BUDGETS', 'predict_proba', 'class_balanced_select', 'pseudo_label', 'concat_sets', 'self_train', 'run_uda']
+__all__ = ['SHIFTS', 'METHOD', 'BUDGETS', 'predict_proba', 'class_balanced_select', 'pseudo_label', 'concat_sets', 'self_train',
+           'run_uda']
 
 # %% ../nbs/21_uda.ipynb #fc7d687f
+SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
 @torch.no_grad()
-def predict_proba(model, ds:ImageSet, bs:int=500) -> torch.Tensor:
-    "Softmax class probabilities of `model` for every image of `ds`."
-    dev = default_device(); model = model.to(dev).eval()
-    return torch.cat([F.softmax(model(to_float(ds.images[i:i+bs]).to(dev)), 1).cpu() for i in range(0, len(ds), bs)])
+def predict_proba(model, ds:ImageSet, bs:int=500, shifts=SHIFTS) -> torch.Tensor:
+    "Softmax class probabilities of `model` for every image of `ds`, averaged over the pixel `shifts` (dy, dx) of it."
+    dev = default_device(); model = model.to(dev).eval(); out = []
+    for i in range(0, len(ds), bs):
+        x = to_float(ds.images[i:i+bs]).to(dev)
+        out.append(torch.stack([F.softmax(model(torch.roll(x, s, (2, 3))), 1) for s in shifts]).mean(0).cpu())
+    return torch.cat(out)
 
 def class_balanced_select(probs:torch.Tensor, q:float) -> tuple[torch.Tensor, torch.Tensor]:
     "Indices and predicted labels of the most confident fraction `q` of the images predicted as each class."
@@ -39,9 +45,9 @@ def class_balanced_select(probs:torch.Tensor, q:float) -> tuple[torch.Tensor, to
     keep = torch.cat(keep).sort().values
     return keep, pred[keep]
 
-def pseudo_label(model, ds:ImageSet, q:float) -> ImageSet:
-    "The class-balanced confident part of `ds`, labelled with `model`'s predictions (the true labels are not read)."
-    idx, lab = class_balanced_select(predict_proba(model, ds), q)
+def pseudo_label(model, ds:ImageSet, q:float, probs=None) -> ImageSet:
+    "The class-balanced confident part of `ds`, labelled with `model`'s predictions (or `probs`; the true labels are not read)."
+    idx, lab = class_balanced_select(predict_proba(model, ds) if probs is None else probs, q)
     return ImageSet(ds.images[idx], lab, [ds.names[i] for i in idx.tolist()], ds.classes,
                     f'{ds.source}, pseudo-labelled (top {q:.0%} per class)', name=f'{ds.name}+pseudo')
 
@@ -54,25 +60,29 @@ def concat_sets(a:ImageSet, b:ImageSet) -> ImageSet:
 # %% ../nbs/21_uda.ipynb #aaab5413
 METHOD = 'DANN + class-balanced pseudo-label self-training (CBST)'
 
-BUDGETS = {k: dict(v, rounds=(0.5, 0.7, 0.9), epochs_round=e, lr_round=1e-3)
-           for (k, v), e in zip(DANN_BUDGETS.items(), (1, 4, 8))}
+BUDGETS = {k: dict(v, rounds=(0.5, 0.7, 0.9), epochs_round=e, lr_round=1e-3, max_rounds=m, tol=0.01)
+           for (k, v), e, m in zip(DANN_BUDGETS.items(), (1, 6, 8), (3, 8, 10))}
 
 def self_train(model, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False, quiet:bool=True):
     "Class-balanced self-training rounds from `model` on the scenario `data`; returns the model and per-round info."
     S, T = data['source'], data['target']
-    info = []
-    for r, q in enumerate(cfg['rounds']):
+    info, probs = [], predict_proba(model, T['train'])
+    for r in range(cfg.get('max_rounds', len(cfg['rounds']))):
+        if r >= len(cfg['rounds']) and info[-1]['changed'] < cfg.get('tol', 0.): break
+        q = cfg['rounds'][min(r, len(cfg['rounds'])-1)]
         t0 = time.time()
-        pl = pseudo_label(model, T['train'], q)
+        pl = pseudo_label(model, T['train'], q, probs=probs)
         learn = dann_learner(dict(train=concat_sets(S['train'], pl), valid=S['valid']), T, bs=cfg['bs'], seed=seed+r+1)
         learn.model.load_state_dict(model.state_dict())
         ck = run.path/f'checkpoint_selftrain{r}.pth'
         if quiet:
             with learn.no_bar(): fit_resumable(learn, cfg['epochs_round'], ck, lr=cfg['lr_round'], resume=resume)
         else: fit_resumable(learn, cfg['epochs_round'], ck, lr=cfg['lr_round'], resume=resume)
-        model = learn.model
-        info.append(dict(round=r, q=q, n_pseudo=len(pl), seconds=round(time.time()-t0, 1)))
-        print(f"self-training round {r}: {len(pl)} pseudo-labelled target images (q={q})")
+        model, prev = learn.model, probs
+        probs = predict_proba(model, T['train'])
+        changed = float((probs.argmax(1) != prev.argmax(1)).float().mean())
+        info.append(dict(round=r, q=q, n_pseudo=len(pl), changed=round(changed, 4), seconds=round(time.time()-t0, 1)))
+        print(f"self-training round {r}: {len(pl)} pseudo-labelled target images (q={q}); {changed:.1%} of the target predictions changed")
     return model, info, learn
 
 # %% ../nbs/21_uda.ipynb #98fab4d2
@@ -103,7 +113,7 @@ def run_uda(data=None, budget:str='cpu', out='runs/uda', seed:int=0, resume:bool
     if not show: plt.close('all')
     metrics = dict(problem='uda', method=METHOD, scenario=name, source=str(source), target=str(target),
                    dann=acc_dann, improved=acc, rounds=rounds, epochs_dann=cfg['epochs_dann'],
-                   epochs_per_round=cfg['epochs_round'], dann_seconds=round(dl.seconds, 1),
+                   epochs_per_round=cfg['epochs_round'], dann_seconds=round(dl.seconds, 1), resumed=resume,
                    n_source_train=len(S['train']), n_target_train=len(T['train']), n_target_test=len(T['test']),
                    seconds=round(time.time()-t0, 1), **run_info(budget, seed))
     run.save_metrics(metrics)

@@ -84,3 +84,19 @@ def test_cli_quick_run_writes_the_three_accuracies(tmp_path):
     assert m['scenario'] == 'mnist->mnistm' and m['budget'] == 'quick'
     assert (out/'figures'/'tsne.png').exists() and (out/'predictions.csv').exists()
     assert load_model(out/'dann.pth')(torch.zeros(2, 3, 28, 28)).shape == (2, 10)
+
+
+@pytest.mark.parametrize('tol,n_rounds', [(0.01, 3), (0., 5)])
+def test_self_training_stops_when_the_target_predictions_settle(monkeypatch, tmp_path, tol, n_rounds):
+    "With training stubbed out the predictions never change: the rule stops after the scheduled rounds, unless tol is 0."
+    import dlcv_course.uda as uda
+    from dlcv_course.core import RunDir
+    from dlcv_course.dann import load_scenario
+    monkeypatch.setattr(uda, 'fit_resumable', lambda *a, **k: 0)
+    data = load_scenario('mnist', 'mnistm', n_train=64, n_test=64)
+    cfg = dict(bs=32, rounds=(0.5, 0.7, 0.9), epochs_round=1, lr_round=1e-3, max_rounds=5, tol=tol)
+    set_seed(0)
+    _, info, _ = uda.self_train(DANNNet().eval(), data, cfg, RunDir(tmp_path/'run'))
+    assert len(info) == n_rounds
+    assert [r['q'] for r in info[:3]] == [0.5, 0.7, 0.9] and all(r['q'] == 0.9 for r in info[3:])
+    assert all(r['changed'] == 0 for r in info)

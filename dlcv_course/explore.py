@@ -82,6 +82,7 @@ class Explorer(widgets.VBox):
 # %% ../nbs/93_explore.ipynb #d82e1adb
 def _fig_for(a:np.ndarray, scale:float, n:int=1, vertical:bool=False, dpi:int=100):
     "A figure of `n` panels (stacked or side by side) sized for `a` shown `scale` times, at most 11 inches wide."
+    import matplotlib.pyplot as plt
     h, w = a.shape[:2]
     k = min(scale/dpi, 11/(w*(1 if vertical else n)))
     W, H = w*k, h*k + 0.25
@@ -112,7 +113,8 @@ def _strip(self, name:str, values, title:str|None=None):
 
 def _show(self, name:str|None=None, values=None, colors:int=96, dpi:int=100):
     "Display the widget, then, for a static page, the strip of `name` at `values` (or the snapshot) as a small PNG."
-    from IPython.display import Image
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
     fig = self.strip(name, values) if name is not None else self.snapshot()
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig)
     display(self)

@@ -168,3 +168,22 @@ def test_features_explorer(tmp_path):
     with pytest.raises(FileNotFoundError, match='not a dlcv-course run dann'): features_explorer(tmp_path/'nothing')
     with pytest.raises(TypeError, match='dict name'): features_explorer([m1], s, t)
     ex.close(); ex2.close()
+
+# ---- static views --------------------------------------------------------------------------------------------------
+
+def test_snapshot_strip_show(gen, capsys):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    ex = latent_explorer(gen, n=4)
+    fig = ex.snapshot()
+    assert np.array_equal(fig.axes[0].images[0].get_array(), ex.current) and 't=0.5' in fig.axes[0].get_title()
+    plt.close(fig)
+    fig = ex.strip('t', [0., 0.5, 1.])
+    assert len(fig.axes) == 3 and [a.get_title(loc='left') for a in fig.axes] == ['t=0', 't=0.5', 't=1']
+    assert np.array_equal(fig.axes[1].images[0].get_array(), ex.current)   # the strip leaves the display alone
+    assert np.array_equal(fig.axes[0].images[0].get_array(), ex.render(t=0.))
+    plt.close(fig)
+    with pytest.raises(ValueError, match='no control named'): ex.strip('w', [1, 2])
+    ex.show('t', [0., 1.]); ex.show()
+    assert plt.get_fignums() == []                                          # show closes its figures
+    ex.close()

@@ -29,6 +29,9 @@ class NoiseSchedule:
         self.T = T
         self.beta_1 = 1e-4*1000/T if beta_1 is None else beta_1
         self.beta_T = 0.02*1000/T if beta_T is None else beta_T
+        if not 0 < self.beta_1 <= self.beta_T < 1:
+            raise ValueError(f"NoiseSchedule(T={T}): betas {self.beta_1:.3g}..{self.beta_T:.3g} must satisfy 0 < beta_1 <= beta_T < 1; "
+                             f"the default linear schedule needs T >= 21 (or give beta_T)")
         self.betas = torch.linspace(self.beta_1, self.beta_T, T, dtype=torch.float64)
         self.alphas = 1 - self.betas
         self.alpha_bar = torch.cumprod(self.alphas, 0)

@@ -97,18 +97,21 @@ def max_weight_diff(a:nn.Module, b:nn.Module) -> float:
     return max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa if sa[k].is_floating_point())
 
 # %% ../nbs/91_bench.ipynb #8781a70e
-def _timed(fn) -> float:
-    t0 = time.perf_counter(); fn(); return time.perf_counter() - t0
+def _timed(fn) -> tuple:
+    "Wall seconds and CPU seconds (of this process) that `fn()` takes."
+    w, c = time.perf_counter(), time.process_time(); fn()
+    return time.perf_counter() - w, time.process_time() - c
 
 def interleaved(arms:dict, repeats:int) -> dict:
-    "Time each of `arms` (name -> function) `repeats` times, in a rotating order (A B, B A, ...); returns name -> list of seconds."
-    names, out = list(arms), {k: [] for k in arms}
+    "Time each of `arms` (name -> function) `repeats` times, in a rotating order (A B, B A, ...); returns name -> {'wall': [s], 'cpu': [s]}."
+    names, out = list(arms), {k: dict(wall=[], cpu=[]) for k in arms}
     for r in range(repeats):
-        for k in names[r % len(names):] + names[:r % len(names)]: out[k].append(_timed(arms[k]))
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            w, c = _timed(arms[k]); out[k]['wall'].append(w); out[k]['cpu'].append(c)
     return out
 
 def overhead_per_batch(n_batches:int=100, repeats:int=5, bs:int=128, lr:float=1e-3) -> dict:
-    "Milliseconds per batch of the plain loop, the `Learner` with torch's AdamW and the `Learner` with fastai's Adam, on a one-layer model."
+    "CPU milliseconds per batch of the plain loop, the `Learner` with torch's AdamW and the `Learner` with fastai's Adam, on a one-layer model."
     batches = digit_batches(n_batches, bs)
     set_seed(0); m = nn.Sequential(nn.Flatten(), nn.Linear(3*28*28, 10))
     mp, mw, mf = copy.deepcopy(m), copy.deepcopy(m), copy.deepcopy(m)
@@ -119,7 +122,7 @@ def overhead_per_batch(n_batches:int=100, repeats:int=5, bs:int=128, lr:float=1e
                 learner_fastai_adam=lambda: learner_fit(lf))
     for f in arms.values(): f()  # warm-up
     t = interleaved(arms, repeats)
-    return {k: 1000*statistics.median(v)/n_batches for k, v in t.items()}
+    return {k: 1000*statistics.median(v['cpu'])/n_batches for k, v in t.items()}
 
 # %% ../nbs/91_bench.ipynb #b14cae5f
 def learner_overhead(n_batches:int=20, repeats:int=7, bs:int=128, warmup:int=2, lr:float=1e-3, seed:int=0) -> dict:
@@ -132,10 +135,13 @@ def learner_overhead(n_batches:int=20, repeats:int=7, bs:int=128, warmup:int=2, 
     opt, learn = torch_adam_like_fastai(mp, lr), batch_learner(ml, batches, lr)
     plain_fit(mp, opt, warm); learner_fit(learn, warm); learn.dls.train.batches = batches
     t = interleaved(dict(learner=lambda: learner_fit(learn), plain=lambda: plain_fit(mp, opt, batches)), repeats)
-    ratios = [a/b for a, b in zip(t['learner'], t['plain'])]
-    return dict(learner_overhead=statistics.median(ratios), learner_seconds=statistics.median(t['learner']),
-                plain_seconds=statistics.median(t['plain']), steps=n_batches, repeats=repeats, bs=bs,
-                ratios=[round(r, 4) for r in ratios], model='DigitNet (classifier)', input=f'{bs} x 3 x 28 x 28')
+    ratios = {c: [a/b for a, b in zip(t['learner'][c], t['plain'][c])] for c in ('wall', 'cpu')}
+    med = lambda k, c: statistics.median(t[k][c])
+    return dict(learner_overhead=statistics.median(ratios['wall']), learner_overhead_cpu=statistics.median(ratios['cpu']),
+                learner_seconds=med('learner', 'wall'), plain_seconds=med('plain', 'wall'),
+                learner_cpu_seconds=med('learner', 'cpu'), plain_cpu_seconds=med('plain', 'cpu'), steps=n_batches, repeats=repeats,
+                bs=bs, ratios=[round(r, 4) for r in ratios['wall']], cpu_ratios=[round(r, 4) for r in ratios['cpu']],
+                model='DigitNet (classifier)', input=f'{bs} x 3 x 28 x 28')
 
 # %% ../nbs/91_bench.ipynb #6c22b8af
 class TimeBatches(Callback):
@@ -223,7 +229,7 @@ def sample_seconds(model, sched, sampler:str, n:int, steps:int, w:float, size:in
     D = _module('ddpm')
     labels = torch.arange(n) % model.n_classes
     D.sample_digits(model, sched, labels[:2], 'ddim', w, 0, 2, size=(size, size))  # warm-up
-    return _timed(lambda: D.sample_digits(model, sched, labels, sampler, w, 0, steps, size=(size, size)))
+    return _timed(lambda: D.sample_digits(model, sched, labels, sampler, w, 0, steps, size=(size, size)))[0]
 
 def sampling_bench(n_ddim:int=1000, n_ddpm:int=100, checkpoint=None) -> dict:
     "Seconds for 1000 samples with guided DDIM (`cpu` budget steps and guidance) and the ancestral sampler, from `n_ddim`/`n_ddpm` images."
@@ -262,7 +268,7 @@ def run_bench(quick:bool=False, checkpoint=None) -> dict:
     o = learner_overhead(**s['overhead'])
     tr = train_rates('cpu', **s['train'])
     sm = sampling_bench(s['n_ddim'], s['n_ddpm'], checkpoint)
-    res = dict(learner_overhead=o.pop('learner_overhead'), learner_overhead_detail=o,
+    res = dict(learner_overhead=o.pop('learner_overhead'), learner_overhead_cpu=o.pop('learner_overhead_cpu'), learner_overhead_detail=o,
                overhead_ms_per_batch=overhead_per_batch(n_batches=30 if quick else 100, repeats=3 if quick else 5),
                train_images_per_second=tr['rates'], train_budget='cpu', not_measured=tr['not_measured'],
                train_batches=dict(s['train']), quick=quick, **sm, **info)
@@ -282,10 +288,11 @@ def flatten(d:dict, prefix:str='') -> dict:
 def bench_table(res:dict):
     "The headline numbers of a `run_bench` result as a table: measurement, value, unit."
     import pandas as pd
-    rows = [('learner_overhead', res['learner_overhead'], 'Learner.fit / plain loop (DigitNet, bs 128)'),
+    rows = [('learner_overhead', res['learner_overhead'], 'Learner.fit / plain loop, wall time (DigitNet, bs 128)'),
+            ('learner_overhead_cpu', res.get('learner_overhead_cpu'), 'Learner.fit / plain loop, CPU time'),
             ('learner_seconds', res['learner_overhead_detail']['learner_seconds'], f"s for {res['learner_overhead_detail']['steps']} steps"),
             ('plain_seconds', res['learner_overhead_detail']['plain_seconds'], f"s for {res['learner_overhead_detail']['steps']} steps")]
-    rows += [(f'overhead_ms_per_batch.{k}', v, 'ms per batch, one-layer model') for k, v in res['overhead_ms_per_batch'].items()]
+    rows += [(f'overhead_ms_per_batch.{k}', v, 'CPU ms per batch, one-layer model') for k, v in res['overhead_ms_per_batch'].items()]
     rows += [(f'train_images_per_second.{k}', v, f"images/s, {res['train_budget']} budget") for k, v in res['train_images_per_second'].items()]
     for k in ('ddim', 'ddpm'):
         sm = res['sampling'][k]

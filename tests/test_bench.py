@@ -13,9 +13,10 @@ def test_quick_bench_json_equals_file(tmp_path):
     r = cli('bench', '--json', '--quick', '--out', out)
     res = json.loads(r.stdout)
     assert json.loads(out.read_text()) == res and out.read_text() == r.stdout
-    for k in ('learner_overhead', 'sample_seconds_1000_ddim', 'sample_seconds_1000_ddpm'): assert _positive(res[k]), (k, res[k])
+    for k in ('learner_overhead', 'learner_overhead_cpu', 'sample_seconds_1000_ddim', 'sample_seconds_1000_ddpm'): assert _positive(res[k]), (k, res[k])
     d = res['learner_overhead_detail']
-    assert _positive(d['learner_seconds']) and _positive(d['plain_seconds']) and d['steps'] > 0
+    assert all(_positive(d[k]) for k in ('learner_seconds', 'plain_seconds', 'learner_cpu_seconds', 'plain_cpu_seconds'))
+    assert d['steps'] > 0 and len(d['ratios']) == len(d['cpu_ratios']) == d['repeats']
     from dlcv_course.cli import problems
     rates = res['train_images_per_second']
     assert set(rates) | set(res['not_measured']) == set(problems())

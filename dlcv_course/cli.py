@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['PROBLEM_MODULES', 'USER_ERRORS', 'problems', 'samplers', 'print_table', 'cmd_run', 'cmd_data', 'cmd_sample',
-           'cmd_eval', 'main']
+           'cmd_eval', 'cmd_bench', 'main']
 
 # %% ../nbs/90_cli.ipynb #70be8085
 PROBLEM_MODULES = ['dlcv_course.classifier', 'dlcv_course.vae', 'dlcv_course.dcgan', 'dlcv_course.wgan_gp',
@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument('--split', default='test', help='train, valid or test [test]')
     e.add_argument('--out', required=True, help='folder to write (must be empty or new)')
     e.add_argument('--overwrite', action='store_true', help='write into a non-empty folder')
+    b = sub.add_parser('bench', help="time fastai's Learner against a plain loop, training rates and diffusion sampling",
+                       description="Measure on this machine: the Learner's overhead over a plain PyTorch loop, training "
+                       "images per second of every problem at its cpu budget, and seconds to sample 1000 digits with "
+                       "DDIM and ancestral DDPM. Uses torch.get_num_threads() threads (set OMP_NUM_THREADS).")
+    b.add_argument('--json', action='store_true', help='print the result as JSON')
+    b.add_argument('--out', default='bench.json', help='file to write the result to [bench.json]')
+    b.add_argument('--quick', action='store_true', help='a few batches and images only (seconds; rough numbers, for tests)')
+    b.add_argument('--checkpoint', default=None, help='time sampling with this DDPM run folder instead of an untrained cpu-budget UNet')
     return p
 
 # %% ../nbs/90_cli.ipynb #48eff960
@@ -138,6 +146,17 @@ def cmd_eval(a):
     else: print_table(res)
     return res
 
+def cmd_bench(a):
+    from dlcv_course.bench import run_bench, flatten
+    from dlcv_course.core import save_json
+    res = run_bench(quick=a.quick, checkpoint=a.checkpoint)
+    out = save_json(res, Path(a.out).expanduser())
+    if a.json: print(out.read_text(), end='')
+    else:
+        print_table(flatten(res))
+        print(f'\nwrote {out}')
+    return res
+
 # %% ../nbs/90_cli.ipynb #a57bd669
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 
@@ -145,7 +164,7 @@ def main(argv=None):
     "Entry point of `dlcv-course`."
     p = _parser(); a = p.parse_args(argv)
     if a.cmd is None: p.print_help(); return 0
-    try: dict(run=cmd_run, data=cmd_data, sample=cmd_sample, eval=cmd_eval)[a.cmd](a)
+    try: dict(run=cmd_run, data=cmd_data, sample=cmd_sample, eval=cmd_eval, bench=cmd_bench)[a.cmd](a)
     except USER_ERRORS as e:
         msg = e.args[0] if e.args else str(e)
         print(f'dlcv-course: error: {msg}', file=sys.stderr)

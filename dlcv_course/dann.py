@@ -21,7 +21,7 @@ from .classifier import random_shift, run_info
 # %% auto #0
 __all__ = ['SIZE', 'BUDGETS', 'GradReverse', 'grad_reverse', 'lambda_p', 'GRLSchedule', 'per_image_norm', 'DANNNet', 'DANNLoss',
            'label_accuracy', 'domain_accuracy', 'ShiftInputs', 'load_scenario', 'scenario_name', 'bound_learner',
-           'dann_learner', 'predict', 'accuracy_on', 'embed_features', 'tsne_figure', 'read_image_folder',
+           'dann_learner', 'predict', 'accuracy_on', 'embed_features', 'tsne_2d', 'tsne_figure', 'read_image_folder',
            'predict_csv', 'save_model', 'load_model', 'train_stage', 'run_dann']
 
 # %% ../nbs/20_dann.ipynb #a5121d45
@@ -187,16 +187,20 @@ def embed_features(model, ds:ImageSet, bs:int=500) -> np.ndarray:
     dev = default_device(); model = model.to(dev).eval()
     return torch.cat([model.embed(to_float(ds.images[i:i+bs]).to(dev)).cpu() for i in range(0, len(ds), bs)]).numpy()
 
+def tsne_2d(features:np.ndarray, seed:int=0) -> np.ndarray:
+    "The 2-d t-SNE of `features` (N x D): PCA initialisation, perplexity min(30, N/4)."
+    from sklearn.manifold import TSNE
+    return TSNE(2, init='pca', perplexity=min(30, len(features)//4), random_state=seed).fit_transform(features)
+
 def tsne_figure(models:dict, source:ImageSet, target:ImageSet, n:int=1000, seed:int=0, title:str=''):
     "t-SNE of source and target test features for each of `models`: a row per model, coloured by class and by domain."
-    from sklearn.manifold import TSNE
     import matplotlib.pyplot as plt
     s, t = _cut(source, n//2, seed), _cut(target, n//2, seed)
     labels = torch.cat([s.labels, t.labels]).numpy(); dom = np.r_[np.zeros(len(s)), np.ones(len(t))]
     fig, axs = plt.subplots(len(models), 2, figsize=(9, 4.2*len(models)), squeeze=False)
     for row, (name, m) in zip(axs, models.items()):
         f = np.concatenate([embed_features(m, s), embed_features(m, t)])
-        z = TSNE(2, init='pca', perplexity=min(30, len(f)//4), random_state=seed).fit_transform(f)
+        z = tsne_2d(f, seed)
         sc = row[0].scatter(z[:, 0], z[:, 1], c=labels, cmap='tab10', s=4, vmin=-0.5, vmax=9.5)
         row[0].set_title(f'{name}: by class'); row[0].legend(*sc.legend_elements(), fontsize=6, loc='best', markerscale=0.7)
         for d, c, lab in ((0, 'tab:blue', 'source'), (1, 'tab:red', 'target')):

@@ -17,11 +17,11 @@ from .dcgan import generate, noise, load_generator
 from .acgan import CondGenerator  # registers the conditional generator with `load_generator`
 from .vae import ConvVAE
 from .ddpm import sample_digits, load_ddpm
-from .dann import embed_features, predict, load_model, _cut
+from .dann import embed_features, predict, load_model, tsne_2d, _cut
 
 # %% auto #0
 __all__ = ['STAGES', 'png_bytes', 'Explorer', 'slerp', 'interpolate_latents', 'load_decoder', 'latent_explorer',
-           'guidance_explorer', 'tsne_2d', 'embed_models', 'load_stages', 'disagreements', 'features_explorer']
+           'guidance_explorer', 'embed_models', 'load_stages', 'disagreements', 'features_explorer']
 
 # %% ../nbs/93_explore.ipynb #a414a365
 def png_bytes(a:np.ndarray, scale:int=1, colors:int|None=None) -> bytes:
@@ -224,11 +224,6 @@ def guidance_explorer(model, sched=None, n:int=20, w:float=2., sampler:str='ddim
     return Explorer(c, draw, scale=scale, title=title or f'diffusion (T={sched.T}): guidance and sampler')
 
 # %% ../nbs/93_explore.ipynb #d820f829
-def tsne_2d(features:np.ndarray, seed:int=0) -> np.ndarray:
-    "The 2-d t-SNE of `features` (N x D) with the settings of `dann.tsne_figure` (PCA init, perplexity min(30, N/4))."
-    from sklearn.manifold import TSNE
-    return TSNE(2, init='pca', perplexity=min(30, len(features)//4), random_state=seed).fit_transform(features)
-
 def embed_models(models:dict, source:ImageSet, target:ImageSet, n:int=600, seed:int=0) -> dict:
     "For `n` test images (half source, half target): images, labels, domains, and per model its t-SNE of the features and its predictions."
     s, t = _cut(source, n//2, seed), _cut(target, n//2, seed)

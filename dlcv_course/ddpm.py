@@ -12,15 +12,14 @@ import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.basics import Learner, Callback, default_device, set_seed
-from .data import get_dataset, to_uint8
+from .data import get_dataset
 from .core import (make_dls, pick_budget, fit_resumable, RunDir, LossComponents, SampleGrid, image_grid,
                               torch_save, torch_load, save_json, register_problem, register_sampler)
 
 # %% auto #0
 __all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'EMAWeights',
-           'sampling_model', 'guided_eps', 'ddpm_sample', 'ddim_steps', 'ddim_sample', 'sample_digits', 'grader',
-           'digit_accuracy', 'write_digits', 'is_grayscale', 'ddpm_learner', 'save_ddpm', 'load_ddpm', 'run_ddpm',
-           'sample_ddpm']
+           'sampling_model', 'guided_eps', 'ddpm_sample', 'ddim_steps', 'ddim_sample', 'sample_digits', 'is_grayscale',
+           'ddpm_learner', 'save_ddpm', 'load_ddpm', 'run_ddpm', 'sample_ddpm']
 
 # %% ../nbs/14_ddpm.ipynb #229846b7
 class NoiseSchedule:
@@ -211,36 +210,7 @@ def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # a grayscale model's channel, as RGB for the graders
 
 # %% ../nbs/14_ddpm.ipynb #50ce2663
-def grader(domain:str='mnist', budget:str='cpu'):
-    "The course digit classifier of `domain` (from `dlcv_course.metrics`, trained and cached on first use)."
-    try: from dlcv_course.metrics import course_classifier
-    except ModuleNotFoundError as e:
-        if e.name != 'dlcv_course.metrics': raise
-        from dlcv_course.classifier import run_classifier, load_classifier
-        path = Path.home()/'.cache'/'dlcv_course'/f'classifier-{Path(str(domain)).name}-{budget}'
-        if not (path/'classifier.pth').exists(): run_classifier(domain, budget, path)
-        return load_classifier(path/'classifier.pth').to(default_device())
-    return course_classifier(domain=domain, budget=budget)
-
-def digit_accuracy(images, labels, classifier) -> float:
-    "Share of `images` ([-1,1]) that `classifier` puts in the class `labels` they were sampled for."
-    dev = next(classifier.parameters()).device; classifier.eval(); preds = []
-    with torch.no_grad():
-        for i in range(0, len(images), 500): preds.append(classifier(images[i:i+500].to(dev)).argmax(1).cpu())
-    return float((torch.cat(preds) == torch.as_tensor(labels)).float().mean())
-
-def write_digits(images, labels, out) -> Path:
-    "Write `images` as `{digit}_{index:03d}.png` into `out` (the grading format of conditional generators)."
-    try:
-        from dlcv_course.metrics import write_digits as _w
-        return _w(images, labels, out)
-    except ImportError: pass
-    from PIL import Image
-    out = Path(out); out.mkdir(parents=True, exist_ok=True); count = {}
-    for x, y in zip(to_uint8(images), torch.as_tensor(labels).tolist()):
-        i = count.get(y, 0); count[y] = i+1
-        Image.fromarray(x.permute(1, 2, 0).numpy()).save(out/f'{y}_{i:03d}.png')
-    return out
+from .metrics import course_classifier, classifier_accuracy, write_digits
 
 # %% ../nbs/14_ddpm.ipynb #9d8bf02b
 BUDGETS = dict(
@@ -309,20 +279,20 @@ def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume
     train_s = time.time()-t0
     save_ddpm(learn, run.path/'ddpm.pth')
     model, sched, nc = sampling_model(learn).eval(), learn.sched, learn.model.n_classes
-    clf = grader(str(data), cfg['clf_budget'])
+    clf = course_classifier(str(data), cfg['clf_budget'])
     lab = torch.arange(cfg['n_eval']) % nc
     c0 = time.process_time()
     x, s = _timed(lambda: sample_digits(model, sched, lab, 'ddim', cfg['w'], seed, cfg['steps']))
     cpu_s = time.process_time()-c0
-    acc = digit_accuracy(x, lab, clf)
+    acc = classifier_accuracy(x, lab, classifier=clf)
     lab_d = torch.arange(cfg['n_eval_ddpm']) % nc
     xd, sd = _timed(lambda: sample_digits(model, sched, lab_d, 'ddpm', cfg['w'], seed))
-    acc_d = digit_accuracy(xd, lab_d, clf)
+    acc_d = classifier_accuracy(xd, lab_d, classifier=clf)
     sweep = {}
     lab_s = torch.arange(cfg['n_sweep']) % nc
     for w in cfg['ws']:
         sweep[str(w)] = acc if (w == cfg['w'] and cfg['n_sweep'] == cfg['n_eval']) else \
-            digit_accuracy(sample_digits(model, sched, lab_s, 'ddim', w, seed+1, cfg['steps']), lab_s, clf)
+            classifier_accuracy(sample_digits(model, sched, lab_s, 'ddim', w, seed+1, cfg['steps']), lab_s, classifier=clf)
     from dlcv_course.classifier import run_info
     metrics = dict(problem='ddpm', data=str(data), accuracy=acc, sample_seconds_1000=round(s*1000/len(lab), 2),
                    sample_cpu_seconds_1000=round(cpu_s*1000/len(lab), 2), threads=torch.get_num_threads(),

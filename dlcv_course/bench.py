@@ -18,7 +18,7 @@ from fastai.optimizer import Adam, OptimWrapper
 from fastai.torch_core import norm_bias_params, find_bs
 from fastai.callback.progress import ProgressCallback
 from .data import get_dataset, to_float
-from .core import pick_budget, make_dls, NoiseImages, LossComponents
+from .core import pick_budget, make_dls, NoiseImages, LossComponents, bf16_supported
 
 # %% auto #0
 __all__ = ['TRAINERS', 'SETTINGS', 'ce_loss', 'plain_fit', 'BatchList', 'digit_batches', 'torch_adam_like_fastai',
@@ -217,26 +217,27 @@ def ddpm_model(checkpoint=None) -> tuple:
     D = _module('ddpm')
     if checkpoint is not None:
         model, sched, info = D.load_ddpm(Path(checkpoint).expanduser())
+        bf16 = bool(info.get('bf16')) and bf16_supported(next(model.parameters()).device)
         return model, sched, dict(model=f'trained: {checkpoint}', size=info.get('size', 28), channels=list(model.config['channels']),
-                                  in_ch=model.config['in_ch'], T=sched.T)
+                                  in_ch=model.config['in_ch'], T=sched.T, bf16=bf16)
     learn = D.ddpm_learner('mnist', 'cpu')
     model = learn.model.eval()
     return model, learn.sched, dict(model='untrained cpu-budget UNet', size=learn.cfg['size'], channels=list(model.config['channels']),
-                                    in_ch=model.config['in_ch'], T=learn.sched.T)
+                                    in_ch=model.config['in_ch'], T=learn.sched.T, bf16=learn.cfg['bf16'])
 
-def sample_seconds(model, sched, sampler:str, n:int, steps:int, w:float, size:int=28) -> float:
-    "Wall seconds to draw `n` guided samples (a tenth per digit) with `sampler` ('ddim' or 'ddpm')."
+def sample_seconds(model, sched, sampler:str, n:int, steps:int, w:float, size:int=28, bf16:bool=False) -> float:
+    "Wall seconds to draw `n` guided samples (a tenth per digit) with `sampler` ('ddim' or 'ddpm'), the network in bfloat16 if `bf16`."
     D = _module('ddpm')
     labels = torch.arange(n) % model.n_classes
-    D.sample_digits(model, sched, labels[:2], 'ddim', w, 0, 2, size=(size, size))  # warm-up
-    return _timed(lambda: D.sample_digits(model, sched, labels, sampler, w, 0, steps, size=(size, size)))[0]
+    D.sample_digits(model, sched, labels[:2], 'ddim', w, 0, 2, size=(size, size), bf16=bf16)  # warm-up
+    return _timed(lambda: D.sample_digits(model, sched, labels, sampler, w, 0, steps, size=(size, size), bf16=bf16))[0]
 
 def sampling_bench(n_ddim:int=1000, n_ddpm:int=100, checkpoint=None) -> dict:
     "Seconds for 1000 samples with guided DDIM (`cpu` budget steps and guidance) and the ancestral sampler, from `n_ddim`/`n_ddpm` images."
     D = _module('ddpm'); cfg = pick_budget(D.BUDGETS, 'cpu')
     model, sched, info = ddpm_model(checkpoint)
-    sd = sample_seconds(model, sched, 'ddim', n_ddim, cfg['steps'], cfg['w'], info['size'])
-    sa = sample_seconds(model, sched, 'ddpm', n_ddpm, cfg['steps'], cfg['w'], info['size'])
+    sd = sample_seconds(model, sched, 'ddim', n_ddim, cfg['steps'], cfg['w'], info['size'], info['bf16'])
+    sa = sample_seconds(model, sched, 'ddpm', n_ddpm, cfg['steps'], cfg['w'], info['size'], info['bf16'])
     return dict(sample_seconds_1000_ddim=sd*1000/n_ddim, sample_seconds_1000_ddpm=sa*1000/n_ddpm,
                 sampling=dict(ddim=dict(n=n_ddim, seconds=sd, steps=cfg['steps'], guidance=cfg['w']),
                               ddpm=dict(n=n_ddpm, seconds=sa, steps=sched.T, guidance=cfg['w']), **info))

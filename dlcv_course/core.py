@@ -19,8 +19,9 @@ import fastai.callback.schedule  # patches Learner.fit_one_cycle
 # %% auto #0
 __all__ = ['BUDGETS', 'PROBLEMS', 'SAMPLERS', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load',
            'save_model', 'load_model', 'RunDir', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
-           'LossComponents', 'Checkpoint', 'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'image_grid',
-           'SampleGrid', 'register_problem', 'register_sampler']
+           'LossComponents', 'bf16_supported', 'use_bf16', 'BF16Autocast', 'autocast_callback', 'Checkpoint',
+           'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'image_grid', 'SampleGrid', 'register_problem',
+           'register_sampler']
 
 # %% ../nbs/01_core.ipynb #81f1c255
 BUDGETS = ('quick', 'cpu', 'full')
@@ -174,6 +175,38 @@ class LossComponents(Callback):
             ax.set_title(k); ax.set_xlabel('training batch'); ax.legend(fontsize=7)
         fig.tight_layout()
         return fig
+
+# %% ../nbs/01_core.ipynb #f0980662
+def bf16_supported(device=None) -> bool:
+    "Whether `device` (default: fastai's) computes in bfloat16 natively: a CUDA GPU that does, or a CPU with AVX512-BF16."
+    device = torch.device(device or default_device())
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    return device.type == 'cpu' and bool(getattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)())
+
+def use_bf16(setting, device=None) -> bool:
+    "Resolve a budget's `bf16` entry: `True`, `False`, or `'auto'` (when `bf16_supported`)."
+    if setting == 'auto': return bf16_supported(device)
+    if setting in (True, False, None): return bool(setting)
+    raise ValueError(f"bf16={setting!r}: use True, False or 'auto'")
+
+class BF16Autocast(Callback):
+    "Run each batch's forward pass and loss under `torch.autocast` in bfloat16 on the model's device."
+    order = -4  # after the callbacks that build the batch (order -5), before the others look at it
+    def before_batch(self):
+        self._exit()  # a batch that died with an exception left its context open
+        self._ac = torch.autocast(next(self.learn.model.parameters()).device.type, dtype=torch.bfloat16)
+        self._ac.__enter__()
+    def _exit(self, *_):
+        ac, self._ac = getattr(self, '_ac', None), None
+        if ac is not None: ac.__exit__(None, None, None)
+    after_loss = after_cancel_batch = after_fit = _exit
+
+def autocast_callback(device=None) -> Callback:
+    "The bfloat16 mixed-precision callback for `device`: fastai's `MixedPrecision` on CUDA, `BF16Autocast` elsewhere."
+    if torch.device(device or default_device()).type == 'cuda':
+        from fastai.callback.fp16 import MixedPrecision
+        return MixedPrecision(amp_mode='bf16')
+    return BF16Autocast()
 
 # %% ../nbs/01_core.ipynb #bd36f2f1
 def _plain(o):

@@ -14,12 +14,13 @@ import torch.nn.functional as F
 from fastai.basics import Learner, Callback, default_device, set_seed
 from .data import get_dataset
 from .core import (make_dls, pick_budget, fit_resumable, RunDir, LossComponents, SampleGrid, image_grid,
-                              torch_save, torch_load, save_json, register_problem, register_sampler)
+                              torch_save, torch_load, save_json, register_problem, register_sampler, use_bf16,
+                              bf16_supported, autocast_callback)
 
 # %% auto #0
-__all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'EMAWeights',
-           'sampling_model', 'guided_eps', 'ddpm_sample', 'ddim_steps', 'ddim_sample', 'sample_digits', 'is_grayscale',
-           'ddpm_learner', 'save_ddpm', 'load_ddpm', 'run_ddpm', 'sample_ddpm']
+__all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'min_snr_weight',
+           'EpsLoss', 'EMAWeights', 'sampling_model', 'guided_eps', 'ddpm_sample', 'ddim_steps', 'ddim_sample',
+           'sample_digits', 'is_grayscale', 'ddpm_learner', 'save_ddpm', 'load_ddpm', 'run_ddpm', 'sample_ddpm']
 
 # %% ../nbs/14_ddpm.ipynb #229846b7
 class NoiseSchedule:
@@ -34,6 +35,7 @@ class NoiseSchedule:
         self.betas = torch.linspace(self.beta_1, self.beta_T, T, dtype=torch.float64)
         self.alphas = 1 - self.betas
         self.alpha_bar = torch.cumprod(self.alphas, 0)
+        self.snr = self.alpha_bar/(1 - self.alpha_bar)  # signal-to-noise ratio of x_t
     def at(self, name, t, x):
         "`name`'s values at the steps `t`, shaped to broadcast over the batch `x`."
         return getattr(self, name).to(x.device)[t].float().view(-1, *([1]*(x.dim()-1)))
@@ -110,7 +112,21 @@ class DDPMNoise(Callback):
         eps = torch.randn_like(x0)
         drop = torch.rand(len(c), device=c.device) < self.p_uncond
         c = torch.where(drop, torch.full_like(c, self.n_classes), c)
-        self.learn.xb, self.learn.yb = (q_sample(self.sched, x0, t, eps), t, c), (eps,)
+        self.learn.xb, self.learn.yb = (q_sample(self.sched, x0, t, eps), t, c), (eps, t)  # the loss weights by t
+
+# %% ../nbs/14_ddpm.ipynb #d836975f
+def min_snr_weight(sched:NoiseSchedule, t, gamma:float|None=5.):
+    "Min-SNR-`gamma` weights of the eps-loss at steps `t`: `min(SNR_t, gamma)/SNR_t` (all 1 when `gamma` is None)."
+    snr = sched.snr.to(t.device)[t].float()
+    return torch.ones_like(snr) if gamma is None else snr.clamp(max=gamma)/snr
+
+class EpsLoss:
+    "The noise regression loss, each sample's MSE weighted by `min_snr_weight`; reports the unweighted `eps_mse` too."
+    def __init__(self, sched:NoiseSchedule, gamma:float|None=5., learn=None): self.sched, self.gamma, self.learn = sched, gamma, learn
+    def __call__(self, pred, eps, t):
+        mse = (pred.float() - eps).pow(2).flatten(1).mean(1)
+        if self.learn is not None: self.learn.loss_parts = dict(eps_mse=mse.mean().detach())
+        return (min_snr_weight(self.sched, t, self.gamma)*mse).mean()
 
 # %% ../nbs/14_ddpm.ipynb #dcc0e97f
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -135,9 +151,9 @@ def sampling_model(learn) -> nn.Module:
 # %% ../nbs/14_ddpm.ipynb #e1a5918b
 def guided_eps(model, x, t, c, w:float=0., null:int|None=None, skip_uncond:bool=True):
     "Classifier-free guided noise estimate `(1+w) eps(x,t,c) - w eps(x,t,null)`."
-    if w == 0 and skip_uncond: return model(x, t, c)
+    if w == 0 and skip_uncond: return model(x, t, c).float()
     null = model.n_classes if null is None else null
-    e = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([c, torch.full_like(c, null)]))
+    e = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([c, torch.full_like(c, null)])).float()
     e_c, e_u = e.chunk(2)
     return (1 + w)*e_c - w*e_u
 
@@ -196,16 +212,18 @@ def ddim_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, step
         if sigma > 0: x = x + sigma*torch.randn(x.shape, generator=g, device=dev)
     return (x, kept) if keep else x
 
-def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=20, bs:int=500, **kw):
-    "Sample one image per label with `sampler` ('ddim' or 'ddpm') in batches of `bs`; a [-1,1] RGB tensor on the CPU."
+def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=20, bs:int=500,
+                  bf16:bool=False, **kw):
+    "Sample one image per label with `sampler` ('ddim' or 'ddpm') in batches of `bs` (the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU."
     labels = torch.as_tensor(labels).long(); out = []
     shape = kw.pop('shape', None) or (model.config['in_ch'], *kw.pop('size', (28, 28)))
-    for i in range(0, len(labels), bs):
-        lb = labels[i:i+bs]
-        if sampler == 'ddim': x = ddim_sample(model, sched, lb, w=w, seed=seed+i, steps=steps, shape=shape, **kw)
-        elif sampler == 'ddpm': x = ddpm_sample(model, sched, lb, w=w, seed=seed+i, shape=shape, **kw)
-        else: raise ValueError(f"--sampler {sampler!r}: choose ddpm (ancestral) or ddim.")
-        out.append(x.cpu())
+    with torch.autocast(next(model.parameters()).device.type, dtype=torch.bfloat16, enabled=bf16):
+        for i in range(0, len(labels), bs):
+            lb = labels[i:i+bs]
+            if sampler == 'ddim': x = ddim_sample(model, sched, lb, w=w, seed=seed+i, steps=steps, shape=shape, **kw)
+            elif sampler == 'ddpm': x = ddpm_sample(model, sched, lb, w=w, seed=seed+i, shape=shape, **kw)
+            else: raise ValueError(f"--sampler {sampler!r}: choose ddpm (ancestral) or ddim.")
+            out.append(x.cpu())
     x = torch.cat(out)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # a grayscale model's channel, as RGB for the graders
 
@@ -215,11 +233,11 @@ from .metrics import course_classifier, classifier_accuracy, write_digits
 # %% ../nbs/14_ddpm.ipynb #9d8bf02b
 BUDGETS = dict(
     quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, T=50, channels=(16, 32), steps=8, n_eval=50, n_eval_ddpm=10,
-               w=2., ws=(0., 2.), n_sweep=20, ema=0.99, clf_budget='quick'),
-    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, T=400, channels=(16, 32, 64), steps=20, n_eval=1000, n_eval_ddpm=50,
-             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, clf_budget='cpu'),
+               w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., bf16=False, clf_budget='quick'),
+    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, T=400, channels=(32, 64, 128), steps=20, n_eval=1000, n_eval_ddpm=50,
+             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., bf16='auto', clf_budget='cpu'),
     full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, T=1000, channels=(64, 128, 128), steps=50, n_eval=1000, n_eval_ddpm=1000,
-              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, clf_budget='full'))
+              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., bf16='auto', clf_budget='full'))
 
 def is_grayscale(ds) -> bool:
     "Whether the image set `ds` (uint8 N x 3 x H x W) has three equal channels."
@@ -236,13 +254,15 @@ def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:Ru
     sched = NoiseSchedule(cfg['T'])
     in_ch = 1 if is_grayscale(train) else train.shape[0]
     model = UNet(n_classes=train.n_classes, channels=cfg['channels'], in_ch=in_ch)
+    bf16 = use_bf16(cfg['bf16'], dls.device)
     grid_labels = torch.arange(8*train.n_classes) % train.n_classes
-    def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], w=cfg['w'], steps=cfg['steps'], seed=seed)
+    def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], w=cfg['w'], steps=cfg['steps'], seed=seed, bf16=bf16)
     cbs = [DDPMNoise(sched, train.n_classes, channels=in_ch), LossComponents(), EMAWeights(cfg['ema']), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]
-    def eps_mse(pred, eps):
-        l = F.mse_loss(pred, eps); learn.loss_parts = dict(eps_mse=l.detach()); return l
-    learn = Learner(dls, model, loss_func=eps_mse, cbs=cbs)
-    learn.sched, learn.cfg = sched, dict(cfg, data=str(data), size=size, seed=seed)
+    if bf16: cbs.append(autocast_callback(dls.device))
+    loss = EpsLoss(sched, cfg['min_snr'])
+    learn = Learner(dls, model, loss_func=loss, cbs=cbs)
+    loss.learn = learn
+    learn.sched, learn.cfg = sched, dict(cfg, data=str(data), size=size, seed=seed, bf16=bf16)
     return learn
 
 # %% ../nbs/14_ddpm.ipynb #d2307f85
@@ -250,7 +270,7 @@ def save_ddpm(learn, path):
     "Save the (EMA) sampling model, its configuration and the schedule's T to `path`."
     m = sampling_model(learn)
     return torch_save(dict(state_dict=m.state_dict(), config=m.config, T=learn.sched.T, size=learn.cfg['size'],
-                           data=learn.cfg['data']), path)
+                           data=learn.cfg['data'], bf16=learn.cfg['bf16']), path)
 
 def load_ddpm(path):
     "Load a model saved by `save_ddpm` (a file or a run folder): returns `(model, schedule, info)`."
@@ -282,17 +302,18 @@ def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume
     clf = course_classifier(str(data), cfg['clf_budget'])
     lab = torch.arange(cfg['n_eval']) % nc
     c0 = time.process_time()
-    x, s = _timed(lambda: sample_digits(model, sched, lab, 'ddim', cfg['w'], seed, cfg['steps']))
+    bf = cfg['bf16']
+    x, s = _timed(lambda: sample_digits(model, sched, lab, 'ddim', cfg['w'], seed, cfg['steps'], bf16=bf))
     cpu_s = time.process_time()-c0
     acc = classifier_accuracy(x, lab, classifier=clf)
     lab_d = torch.arange(cfg['n_eval_ddpm']) % nc
-    xd, sd = _timed(lambda: sample_digits(model, sched, lab_d, 'ddpm', cfg['w'], seed))
+    xd, sd = _timed(lambda: sample_digits(model, sched, lab_d, 'ddpm', cfg['w'], seed, bf16=bf))
     acc_d = classifier_accuracy(xd, lab_d, classifier=clf)
     sweep = {}
     lab_s = torch.arange(cfg['n_sweep']) % nc
     for w in cfg['ws']:
         sweep[str(w)] = acc if (w == cfg['w'] and cfg['n_sweep'] == cfg['n_eval']) else \
-            classifier_accuracy(sample_digits(model, sched, lab_s, 'ddim', w, seed+1, cfg['steps']), lab_s, classifier=clf)
+            classifier_accuracy(sample_digits(model, sched, lab_s, 'ddim', w, seed+1, cfg['steps'], bf16=bf), lab_s, classifier=clf)
     from dlcv_course.classifier import run_info
     metrics = dict(problem='ddpm', data=str(data), accuracy=acc, sample_seconds_1000=round(s*1000/len(lab), 2),
                    sample_cpu_seconds_1000=round(cpu_s*1000/len(lab), 2), threads=torch.get_num_threads(),
@@ -300,7 +321,8 @@ def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume
                    accuracy_ddpm=acc_d, sample_seconds_1000_ddpm=round(sd*1000/len(lab_d), 2), steps_ddpm=sched.T,
                    n_samples_ddpm=len(lab_d), accuracy_vs_w=sweep, n_samples_sweep=len(lab_s),
                    train_seconds=round(train_s, 1), epochs=cfg['epochs'], n_train=len(learn.dls.train.dataset),
-                   T=sched.T, channels=list(cfg['channels']), resumed_from_epoch=start if resume else None,
+                   T=sched.T, channels=list(cfg['channels']), min_snr=cfg['min_snr'], precision='bf16' if bf else 'fp32',
+                   resumed_from_epoch=start if resume else None,
                    seconds=round(time.time()-t0, 1), **run_info(cfg['budget'], seed))
     # figures: the 10 x 10 grid, the loss curve, accuracy against w, samples over training
     g = image_grid(x[:100].view(10, 10, *x.shape[1:]).transpose(0, 1).reshape(-1, *x.shape[1:]) if len(x) >= 100 else x, 10)
@@ -318,12 +340,14 @@ def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume
 # %% ../nbs/14_ddpm.ipynb #8e7a1c8e
 @register_sampler('ddpm', help='conditional diffusion: --sampler ddim|ddpm, --steps K (ddim), --guidance W')
 def sample_ddpm(checkpoint, n:int=1000, out='samples', seed:int=0, sampler:str='ddim', steps:int|None=None,
-                guidance:float|None=None, **kw) -> dict:
+                guidance:float|None=None, bf16:bool|None=None, **kw) -> dict:
     "Write `n` guided samples (n/10 per digit) from the run folder `checkpoint` into `out` in the grading format."
     model, sched, info = load_ddpm(checkpoint)
+    if bf16 is None: bf16 = bool(info.get('bf16')) and bf16_supported(next(model.parameters()).device)  # as trained, if it can
     steps = steps or 20; w = 2. if guidance is None else guidance
     labels = torch.arange(n) % model.n_classes
     labels = labels.sort(stable=True).values
-    x, s = _timed(lambda: sample_digits(model, sched, labels, sampler, w, seed, steps, size=(info['size'],)*2))
+    x, s = _timed(lambda: sample_digits(model, sched, labels, sampler, w, seed, steps, size=(info['size'],)*2, bf16=bf16))
     write_digits(x, labels, out)
-    return dict(n=n, sampler=sampler, steps=steps if sampler == 'ddim' else sched.T, guidance=w, seconds=round(s, 2))
+    return dict(n=n, sampler=sampler, steps=steps if sampler == 'ddim' else sched.T, guidance=w, seconds=round(s, 2),
+                precision='bf16' if bf16 else 'fp32')

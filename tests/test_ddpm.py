@@ -126,3 +126,48 @@ def test_grayscale_data_trains_one_channel_and_samples_rgb():
     learn.ddpm_noise.learn = learn; learn.xb, learn.yb = (xb,), (yb,)
     learn.ddpm_noise.before_batch()
     assert learn.xb[0].shape[1] == 1 and learn.yb[0].shape[1] == 1
+
+
+def test_min_snr_weights_cap_the_clean_steps():
+    from dlcv_course.ddpm import min_snr_weight
+    s = NoiseSchedule(400); t = torch.arange(400)
+    w = min_snr_weight(s, t, 5.)
+    snr = (s.alpha_bar/(1 - s.alpha_bar)).float()
+    torch.testing.assert_close(w, torch.where(snr > 5, 5/snr, torch.ones_like(snr)))
+    assert (w[1:] >= w[:-1]).all() and w[-1] == 1 and w[0] < 0.01       # rises with the noise, capped at 1
+    assert torch.equal(min_snr_weight(s, t, None), torch.ones(400))
+
+
+def test_eps_loss_weights_each_sample_and_its_gradient():
+    from dlcv_course.ddpm import EpsLoss, min_snr_weight
+    s = NoiseSchedule(400); t = torch.tensor([0, 100, 399])
+    pred = torch.zeros(3, 1, 4, 4, requires_grad=True); eps = torch.randn(3, 1, 4, 4)
+    loss = EpsLoss(s, 5.)(pred, eps, t); loss.backward()
+    w = min_snr_weight(s, t, 5.)
+    mse = eps.pow(2).flatten(1).mean(1)
+    torch.testing.assert_close(loss, (w*mse).mean())
+    # d/dpred of mean_i w_i mean_j (pred-eps)^2 = w_i * 2 (pred-eps) / (n * 16)
+    torch.testing.assert_close(pred.grad, w.view(-1, 1, 1, 1)*2*(0 - eps)/(3*16))
+
+
+def test_bf16_learner_and_sampler():
+    "With `bf16=True` the UNet runs in bfloat16 (weights stay float32); bfloat16 samples are close to float32 ones."
+    from dlcv_course.ddpm import ddpm_learner, sample_digits
+    from dlcv_course.core import BF16Autocast
+    learn = ddpm_learner('mnistm', 'quick', bf16=True, n_train=128)
+    assert learn.cfg['bf16'] and any(isinstance(cb, BF16Autocast) for cb in learn.cbs)
+    from fastai.basics import Callback
+    class Seen(Callback):
+        order = 50
+        def after_loss(self): self.seen = (self.pred.dtype, float(self.loss.detach()))
+    seen = Seen()
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=seen)
+    assert seen.seen[0] == torch.bfloat16 and next(learn.model.parameters()).dtype == torch.float32
+    assert 0 < seen.seen[1] < 10 and not torch.is_autocast_enabled('cpu')
+    assert not ddpm_learner('mnistm', 'quick', bf16=False).cfg['bf16']
+    torch.manual_seed(0); m = UNet(channels=(16, 32)).eval()
+    torch.nn.init.normal_(m.conv_out.weight, std=0.05)
+    a = sample_digits(m, NoiseSchedule(50), torch.arange(6), 'ddim', w=2., steps=5)
+    b = sample_digits(m, NoiseSchedule(50), torch.arange(6), 'ddim', w=2., steps=5, bf16=True)
+    assert b.dtype == torch.float32 and not torch.equal(a, b)          # it really ran in bfloat16
+    assert (a - b).abs().mean() < 0.05

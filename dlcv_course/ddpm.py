@@ -234,7 +234,7 @@ from .metrics import course_classifier, classifier_accuracy, write_digits
 BUDGETS = dict(
     quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, T=50, channels=(16, 32), steps=8, n_eval=50, n_eval_ddpm=10,
                w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., bf16=False, clf_budget='quick'),
-    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, T=400, channels=(32, 64, 128), steps=20, n_eval=1000, n_eval_ddpm=50,
+    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, T=400, channels=(32, 64, 128), steps=15, n_eval=1000, n_eval_ddpm=50,
              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., bf16='auto', clf_budget='cpu'),
     full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, T=1000, channels=(64, 128, 128), steps=50, n_eval=1000, n_eval_ddpm=1000,
               w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., bf16='auto', clf_budget='full'))

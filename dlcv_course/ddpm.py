@@ -212,12 +212,14 @@ def ddim_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, step
         if sigma > 0: x = x + sigma*torch.randn(x.shape, generator=g, device=dev)
     return (x, kept) if keep else x
 
-def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=20, bs:int=500,
+def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=20, bs:int|None=None,
                   bf16:bool=False, **kw):
-    "Sample one image per label with `sampler` ('ddim' or 'ddpm') in batches of `bs` (the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU."
+    "Sample one image per label with `sampler` ('ddim' or 'ddpm') in batches of `bs` (default 50 on a CPU, 500 on a GPU; the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU."
     labels = torch.as_tensor(labels).long(); out = []
     shape = kw.pop('shape', None) or (model.config['in_ch'], *kw.pop('size', (28, 28)))
-    with torch.autocast(next(model.parameters()).device.type, dtype=torch.bfloat16, enabled=bf16):
+    dev = next(model.parameters()).device.type
+    bs = bs or (50 if dev == 'cpu' else 500)  # on a CPU small batches stay in the cache: 2.5 times faster than 500
+    with torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, len(labels), bs):
             lb = labels[i:i+bs]
             if sampler == 'ddim': x = ddim_sample(model, sched, lb, w=w, seed=seed+i, steps=steps, shape=shape, **kw)

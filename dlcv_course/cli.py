@@ -6,42 +6,25 @@ Docs: https://dlcv-course.github.io/dlcv_course/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #688c4c29
 from __future__ import annotations
-import argparse, importlib, json, sys
+import argparse, json, sys
 from pathlib import Path
+from . import __version__
+from .registry import PROBLEMS, samplers
 
 # %% auto #0
-__all__ = ['PROBLEM_MODULES', 'USER_ERRORS', 'problems', 'samplers', 'print_table', 'cmd_run', 'cmd_data', 'cmd_sample',
-           'cmd_eval', 'cmd_bench', 'main']
-
-# %% ../nbs/90_cli.ipynb #70be8085
-PROBLEM_MODULES = ['dlcv_course.classifier', 'dlcv_course.vae', 'dlcv_course.dcgan', 'dlcv_course.wgan_gp',
-                   'dlcv_course.acgan', 'dlcv_course.ddpm', 'dlcv_course.dann', 'dlcv_course.uda']
-
-def problems() -> dict:
-    "Import the problem modules and return the registry of runnable problems."
-    for m in PROBLEM_MODULES:
-        try: importlib.import_module(m)
-        except ModuleNotFoundError as e:
-            if e.name != m: raise
-    from dlcv_course.core import PROBLEMS
-    return PROBLEMS
-
-def samplers() -> dict:
-    "The registry of `dlcv-course sample` models (after importing the problem modules)."
-    problems()
-    from dlcv_course.core import SAMPLERS
-    return SAMPLERS
+__all__ = ['USER_ERRORS', 'print_table', 'cmd_run', 'cmd_data', 'cmd_sample', 'cmd_eval', 'cmd_bench', 'main']
 
 # %% ../nbs/90_cli.ipynb #be4af1b7
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dlcv-course', description=
         'Deep learning for computer vision, generative models and domain adaptation: run the course problems.',
         epilog='Example: dlcv-course run classifier --data mnistm --budget cpu --out runs/clf-mnistm')
+    p.add_argument('--version', action='version', version=f'dlcv-course {__version__}')
     sub = p.add_subparsers(dest='cmd', metavar='COMMAND')
     r = sub.add_parser('run', help='train a problem and write DIR/metrics.json and DIR/figures/',
                        description='Train one problem of the course at a budget. Writes DIR/metrics.json, '
                        'DIR/figures/*.png and a checkpoint after every epoch (DIR/checkpoint.pth).')
-    r.add_argument('problem', metavar='PROBLEM', help='; '.join(f'{k}: {v["help"]}' for k, v in problems().items()))
+    r.add_argument('problem', metavar='PROBLEM', choices=list(PROBLEMS), help='; '.join(f'{k}: {p.help}' for k, p in PROBLEMS.items()))
     r.add_argument('--data', default='mnist', help="data set name (see `dlcv-course data`) or a homework data folder [mnist]")
     r.add_argument('--budget', default='cpu', help='quick (seconds, for tests), cpu (minutes on 2 cores), full (GPU) [cpu]')
     r.add_argument('--out', default=None, help='run folder [runs/PROBLEM-DATA]')
@@ -53,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser('sample', help='draw samples from a trained generator in the grading format',
                        description='Write N samples of a trained model into a folder, in the grading format '
                        '({digit}_{index:03d}.png for conditional models, {index:04d}.png otherwise).')
-    s.add_argument('model', metavar='MODEL', help='the model kind, e.g. dcgan, wgan-gp, acgan, ddpm')
+    s.add_argument('model', metavar='MODEL', choices=list(samplers()), help='; '.join(f'{k}: {p.sampler_help}' for k, p in samplers().items()))
     s.add_argument('--checkpoint', required=True, help='the run folder written by `dlcv-course run`')
     s.add_argument('--n', type=int, default=1000, help='how many images [1000]')
     s.add_argument('--out', required=True, help='folder to write the images to')
@@ -99,18 +82,21 @@ def print_table(d:dict, file=None):
     for k, v in rows: print(f'{k:<{w}}  {v}', file=file)
 
 def cmd_run(a):
-    reg = problems()
-    if a.problem not in reg:
-        raise ValueError(f"unknown problem {a.problem!r}: choose one of {', '.join(reg)}.")
+    "`dlcv-course run`: the problem's runner from `PROBLEMS`, with the arguments it takes."
+    prob = PROBLEMS[a.problem]
+    if (a.source or a.target) and not prob.domains:
+        raise ValueError(f"--source/--target are for the domain-adaptation problems ({', '.join(k for k, p in PROBLEMS.items() if p.domains)}); "
+                         f"{a.problem} takes --data")
     tag = f'{Path(str(a.source)).name}-{Path(str(a.target)).name}' if a.source or a.target else Path(str(a.data)).name
     out = Path(a.out if a.out else f'runs/{a.problem}-{tag}').expanduser()
     kw = {k: getattr(a, k) for k in ('epochs', 'source', 'target') if getattr(a, k) is not None}
-    m = reg[a.problem]['fn'](data=a.data, budget=a.budget, out=out, seed=a.seed, resume=a.resume, **kw)
+    m = prob.load('run')(data=a.data, budget=a.budget, out=out, seed=a.seed, resume=a.resume, **kw)
     print_table(m)
     print(f'\nwrote {out/"metrics.json"} and {out/"figures"}/')
     return m
 
 def cmd_data(a):
+    "`dlcv-course data`: list the data sets, or export one."
     from dlcv_course.data import available_datasets, get_dataset, export_dataset
     if a.data_cmd in (None, 'list'):
         rows = available_datasets()
@@ -125,20 +111,16 @@ def cmd_data(a):
 
 # %% ../nbs/90_cli.ipynb #5246ddd0
 def cmd_sample(a):
-    reg = samplers()
-    if a.model not in reg:
-        raise ValueError(f"unknown model {a.model!r} for sampling: choose one of {', '.join(reg) or '(none installed)'}.")
+    "`dlcv-course sample`: the problem's sampler from `PROBLEMS`."
     kw = {k: getattr(a, k) for k in ('sampler', 'steps', 'guidance') if getattr(a, k) is not None}
-    res = reg[a.model]['fn'](checkpoint=Path(a.checkpoint).expanduser(), n=a.n, out=Path(a.out).expanduser(), seed=a.seed, **kw)
+    res = PROBLEMS[a.model].load('sampler')(checkpoint=Path(a.checkpoint).expanduser(), n=a.n, out=Path(a.out).expanduser(), seed=a.seed, **kw)
     if isinstance(res, dict): print_table(res)
     print(f'wrote {a.n} images to {a.out}')
     return res
 
 def cmd_eval(a):
-    try: from dlcv_course import metrics
-    except ModuleNotFoundError as e:
-        if e.name != 'dlcv_course.metrics': raise
-        raise ValueError('evaluation needs dlcv_course.metrics, which this version does not have.') from None
+    "`dlcv-course eval`: digit accuracy or FID of a folder, from `dlcv_course.metrics`."
+    from dlcv_course import metrics
     if a.eval_cmd == 'digits': res = metrics.eval_digits(a.folder, domain=a.domain, classifier=a.classifier)
     elif a.eval_cmd == 'fid': res = metrics.eval_fid(a.folder, against=a.against, domain=a.domain)
     else: raise ValueError('say what to evaluate: `dlcv-course eval digits FOLDER` or `dlcv-course eval fid FOLDER --against X`.')
@@ -147,6 +129,7 @@ def cmd_eval(a):
     return res
 
 def cmd_bench(a):
+    "`dlcv-course bench`: time this machine, write the result to `--out`."
     from dlcv_course.bench import run_bench, flatten
     from dlcv_course.core import save_json
     res = run_bench(quick=a.quick, checkpoint=a.checkpoint)

@@ -6,7 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/core.html.md"""
 
 # %% ../nbs/01_core.ipynb #2c6c7dfb
 from __future__ import annotations
-import json, os, random, tempfile, time
+import datetime, json, os, platform, random, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
@@ -15,22 +15,37 @@ from fastai.basics import (Callback, DataLoader, DataLoaders, Learner, CancelEpo
 from fastai.torch_core import find_bs
 from fastcore.foundation import L
 import fastai.callback.schedule  # patches Learner.fit_one_cycle
+from .data import to_float
 
 # %% auto #0
-__all__ = ['BUDGETS', 'PROBLEMS', 'SAMPLERS', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load',
-           'save_model', 'load_model', 'RunDir', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
+__all__ = ['BUDGET_NAMES', 'check_budgets', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load', 'save_model',
+           'load_model', 'RunDir', 'run_info', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
            'LossComponents', 'bf16_supported', 'use_bf16', 'BF16Autocast', 'autocast_callback', 'Checkpoint',
-           'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'image_grid', 'SampleGrid', 'register_problem',
-           'register_sampler']
+           'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'image_grid', 'SampleGrid', 'predict_batches',
+           'tsne_2d']
 
 # %% ../nbs/01_core.ipynb #81f1c255
-BUDGETS = ('quick', 'cpu', 'full')
+BUDGET_NAMES = ('quick', 'cpu', 'full')
 
-def pick_budget(table:dict, name:str) -> dict:
-    "The row `name` of a problem's budget `table`, with the budget's name added."
-    if name not in BUDGETS:
-        raise ValueError(f"--budget {name!r} is not a budget: choose one of {', '.join(BUDGETS)}.")
-    return dict(table[name], budget=name)
+def check_budgets(table:dict, name:str='BUDGETS') -> dict:
+    "Check that `table` has exactly the rows quick, cpu and full, each with the same settings; returns `table`."
+    if set(table) != set(BUDGET_NAMES):
+        raise ValueError(f"{name} has rows {sorted(table)}: it needs exactly {', '.join(BUDGET_NAMES)}")
+    keys = {k: set(v) for k, v in table.items()}
+    for k, ks in keys.items():
+        if ks != keys['cpu']:
+            raise ValueError(f"{name}[{k!r}] and {name}['cpu'] differ in {sorted(ks ^ keys['cpu'])}: write every setting in every row")
+    return table
+
+def pick_budget(table:dict, name:str, **overrides) -> dict:
+    "The row `name` of a problem's budget `table`, with `overrides` (those not None) applied and the budget's name added."
+    if name not in BUDGET_NAMES:
+        raise ValueError(f"--budget {name!r} is not a budget: choose one of {', '.join(BUDGET_NAMES)}.")
+    cfg = dict(table[name])
+    for k, v in overrides.items():
+        if k not in cfg: raise ValueError(f"no budget setting {k!r} to override: the settings are {', '.join(cfg)}")
+        if v is not None: cfg[k] = v
+    return dict(cfg, budget=name)
 
 # %% ../nbs/01_core.ipynb #f4ef625a
 def atomic_write(path, write_fn):
@@ -85,10 +100,21 @@ class RunDir:
     @property
     def checkpoint(self): return self.path/'checkpoint.pth'
     def save_metrics(self, metrics:dict): return save_json(metrics, self.path/'metrics.json')
-    def save_figure(self, fig, name:str):
-        "Save a matplotlib figure as `figures/{name}.png`."
-        return atomic_write(self.figures/f'{name}.png', lambda p: fig.savefig(p, format='png', dpi=100, bbox_inches='tight'))
+    def save_figure(self, fig, name:str, close:bool=False):
+        "Save a matplotlib figure as `figures/{name}.png` (and close it if `close`)."
+        out = atomic_write(self.figures/f'{name}.png', lambda p: fig.savefig(p, format='png', dpi=100, bbox_inches='tight'))
+        if close:
+            import matplotlib.pyplot as plt
+            plt.close(fig)
+        return out
     def __repr__(self): return f'RunDir({str(self.path)!r})'
+
+# %% ../nbs/01_core.ipynb #9d00692f
+def run_info(budget:str, seed:int) -> dict:
+    "Where and when a run ran, for `metrics.json`: budget, seed, date, device, machine, torch and the command."
+    return dict(budget=budget, seed=seed, date=datetime.datetime.now().isoformat(timespec='seconds'),
+                device=str(default_device()), machine=f'{platform.machine()} {torch.get_num_threads()} threads',
+                torch=torch.__version__, command=' '.join(['dlcv-course'] + sys.argv[1:]) if sys.argv[0].endswith('dlcv-course') else None)
 
 # %% ../nbs/01_core.ipynb #03c6bdaf
 def make_dls(train_ds, valid_ds=None, bs:int=128, n_inp:int=1, device=None, num_workers:int=0, seed=None) -> DataLoaders:
@@ -327,14 +353,17 @@ class SampleGrid(Callback):
         return fig
 
 # %% ../nbs/01_core.ipynb #75342c1f
-PROBLEMS, SAMPLERS = {}, {}
+@torch.no_grad()
+def predict_batches(model:nn.Module, images, fn=None, bs:int=500) -> torch.Tensor:
+    "`fn(model, x)` (default `model(x)`) on `images` (an `ImageSet` or uint8 N x 3 x H x W) in batches of `bs`, in eval mode; on the CPU."
+    images = getattr(images, 'images', images)
+    fn = fn or (lambda m, x: m(x))
+    dev = default_device(); model = model.to(dev); was = model.training; model.eval()
+    try: return torch.cat([fn(model, to_float(images[i:i+bs]).to(dev)).float().cpu() for i in range(0, len(images), bs)])
+    finally: model.train(was)
 
-def register_problem(name:str, help:str):
-    "Decorator: register `fn(data, budget, out, seed, resume, epochs=None, **kw) -> dict` as problem `name` of `dlcv-course run`."
-    def _inner(fn): PROBLEMS[name] = dict(fn=fn, help=help); return fn
-    return _inner
-
-def register_sampler(name:str, help:str):
-    "Decorator: register `fn(checkpoint, n, out, seed, **kw)` as model `name` of `dlcv-course sample`."
-    def _inner(fn): SAMPLERS[name] = dict(fn=fn, help=help); return fn
-    return _inner
+# %% ../nbs/01_core.ipynb #c8fa6cb1
+def tsne_2d(features:np.ndarray, seed:int=0) -> np.ndarray:
+    "The 2-d t-SNE of `features` (N x D): PCA initialisation, perplexity min(30, N/4)."
+    from sklearn.manifold import TSNE
+    return TSNE(2, init='pca', perplexity=min(30, len(features)//4), random_state=seed).fit_transform(np.asarray(features))

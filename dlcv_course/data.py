@@ -15,10 +15,11 @@ from torch.utils.data import Dataset
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['SPLITS', 'HOLDOUT', 'HOLDOUT_SEED', 'TV_NAMES', 'DATASETS', 'DataError', 'to_float', 'to_uint8', 'ImageSet',
-           'load_mnist', 'show_grid', 'course_photos', 'make_mnistm', 'load_mnistm', 'digits_format',
-           'read_digits_folder', 'read_face_folder', 'data_root', 'load_torchvision', 'available_datasets',
-           'get_dataset', 'export_dataset']
+__all__ = ['SPLITS', 'IMAGE_EXTS', 'HOLDOUT', 'HOLDOUT_SEED', 'TV_NAMES', 'DATASETS', 'DataError', 'to_float', 'to_uint8',
+           'as_images', 'ImageSet', 'load_mnist', 'show_grid', 'course_photos', 'make_mnistm', 'load_mnistm',
+           'csv_line', 'read_csv', 'check_files', 'read_images', 'digits_format', 'read_digits_folder',
+           'read_face_folder', 'data_root', 'load_torchvision', 'available_datasets', 'is_face_folder', 'is_digits',
+           'get_dataset', 'export_dataset', 'read_image_folder']
 
 # %% ../nbs/00_data.ipynb #f710b057
 class DataError(ValueError):
@@ -34,7 +35,7 @@ def to_uint8(x:torch.Tensor) -> torch.Tensor:
     return ((torch.as_tensor(x).float() + 1)*127.5).round().clamp(0, 255).to(torch.uint8)
 
 # %% ../nbs/00_data.ipynb #82b9a11a
-def _as_images(images) -> torch.Tensor:
+def as_images(images) -> torch.Tensor:
     "`images` as a uint8 N x 3 x H x W tensor (grayscale repeated to 3 channels)."
     x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
     if x.dtype != torch.uint8: raise DataError(f"images must be uint8 bytes 0..255, got {x.dtype}: convert with to_uint8")
@@ -47,7 +48,7 @@ def _as_images(images) -> torch.Tensor:
 class ImageSet(Dataset):
     "Images (uint8, N x 3 x H x W) with int64 labels (-1: none), file names, class names and provenance."
     def __init__(self, images, labels=None, names=None, classes=None, source:str='', attrs:pd.DataFrame|None=None, name:str=''):
-        self.images = _as_images(images)
+        self.images = as_images(images)
         n = len(self.images)
         if labels is None: self.labels = torch.full((n,), -1, dtype=torch.int64)
         elif isinstance(labels, torch.Tensor): self.labels = labels.to(torch.int64).reshape(-1).clone()
@@ -83,6 +84,10 @@ class ImageSet(Dataset):
         t = torch.from_numpy(idx)
         return ImageSet(self.images[t], self.labels[t], [self.names[i] for i in idx], self.classes, self.source,
                         None if self.attrs is None else self.attrs.iloc[idx], self.name)
+
+    def cut(self, n:int|None, seed:int=0) -> ImageSet:
+        "At most `n` seeded random rows (all of them, the set itself, for `n` None or at least its length): a budget's cap."
+        return self if n is None or n >= len(self) else self.subset(n, seed=seed)
 
     def resize(self, size:int) -> ImageSet:
         "A copy with images resized to `size` x `size` (bilinear, antialiased)."
@@ -146,7 +151,7 @@ def show_grid(ds, n:int=32, ncols:int=8, title:str|None=None, labels:bool=True, 
 _SKIMAGE_PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'hubble_deep_field.jpg',
                    'retina.jpg', 'ihc.png', 'motorcycle_left.png')
 _SKLEARN_PHOTOS = ('china.jpg', 'flower.jpg')
-_IMG_EXTS = {'.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif'}
+IMAGE_EXTS = {'.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif'}
 
 def _rgb(a:np.ndarray) -> np.ndarray:
     "H x W, H x W x 1, x 3 or x 4 to H x W x 3 uint8."
@@ -176,10 +181,10 @@ def _photos(folder:str|None) -> tuple:
         root = Path(folder).expanduser()
         if not root.is_dir(): raise DataError(f"photo folder {root} does not exist: give a folder of colour photographs (e.g. BSDS500/data/images)")
         photos = []
-        for p in sorted(p for p in root.rglob('*') if p.suffix.lower() in _IMG_EXTS):
+        for p in sorted(p for p in root.rglob('*') if p.suffix.lower() in IMAGE_EXTS):
             try: photos.append(_read_photo(p))
             except Exception: pass
-        if not photos: raise DataError(f"no readable image files ({', '.join(sorted(_IMG_EXTS))}) in {root}: give a folder of colour photographs")
+        if not photos: raise DataError(f"no readable image files ({', '.join(sorted(IMAGE_EXTS))}) in {root}: give a folder of colour photographs")
     for p in photos: p.flags.writeable = False
     return tuple(photos)
 
@@ -234,9 +239,9 @@ def _holdout(n:int, split:str) -> np.ndarray:
     is_valid[np.random.default_rng(HOLDOUT_SEED).permutation(n)[:n_valid]] = True
     return np.flatnonzero(is_valid if split == 'valid' else ~is_valid)
 
-def _line(i:int) -> str: return f"line {i+2} (data row {i+1})"
+def csv_line(i:int) -> str: return f"line {i+2} (data row {i+1})"
 
-def _read_csv(path:Path, required:tuple, what:str) -> pd.DataFrame:
+def read_csv(path:Path, required:tuple, what:str) -> pd.DataFrame:
     if not path.is_file(): raise DataError(f"{path} is missing: the {what} needs it (columns {', '.join(required)})")
     try: df = pd.read_csv(path, dtype={'image_name': str})
     except Exception as e: raise DataError(f"cannot read {path} as csv ({e}): it should have a header row with columns {', '.join(required)}") from None
@@ -244,21 +249,21 @@ def _read_csv(path:Path, required:tuple, what:str) -> pd.DataFrame:
     miss = [c for c in required if c not in df.columns]
     if miss: raise DataError(f"{path} has no column {', '.join(map(repr, miss))} (columns: {list(df.columns)}): the header row must name {', '.join(required)}")
     if df['image_name'].isna().any():
-        raise DataError(f"{path} {_line(int(np.flatnonzero(df['image_name'].isna())[0]))}: empty image_name; fix or delete the row")
+        raise DataError(f"{path} {csv_line(int(np.flatnonzero(df['image_name'].isna())[0]))}: empty image_name; fix or delete the row")
     df['image_name'] = df['image_name'].str.strip()
     return df
 
-def _check_files(df:pd.DataFrame, img_dir:Path, csv:Path):
+def check_files(df:pd.DataFrame, img_dir:Path, csv:Path):
     "DataError naming the csv, row and file for the first row whose image is missing."
     if not img_dir.is_dir(): raise DataError(f"{img_dir} is missing: {csv} names images that should be in it")
     have = {p.name for p in img_dir.iterdir()}
     ok = np.array([n in have if '/' not in n else (img_dir/n).is_file() for n in df['image_name']], bool)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        raise DataError(f"{csv} {_line(i)} names {df['image_name'].iloc[i]!r}, which is not in {img_dir} "
+        raise DataError(f"{csv} {csv_line(i)} names {df['image_name'].iloc[i]!r}, which is not in {img_dir} "
                         f"({int((~ok).sum())} of {len(ok)} rows name missing files): restore the images or delete those rows")
 
-def _read_images(paths:list) -> torch.Tensor:
+def read_images(paths:list) -> torch.Tensor:
     "Read image files eagerly into a uint8 N x 3 x H x W tensor; DataError naming an unreadable or odd-sized file."
     it = progress_bar(paths) if len(paths) > 2000 else paths
     arrs, first = [], None
@@ -282,7 +287,7 @@ def _digit_labels(df:pd.DataFrame, csv:Path, classes:list, allow_unlabelled=Fals
     bad = np.isnan(lab) | (lab != np.round(lab)) | (lab < lo) | (lab >= len(classes))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{csv} {_line(i)}: label {df['label'].iloc[i]!r} of {df['image_name'].iloc[i]!r} is not an integer in "
+        raise DataError(f"{csv} {csv_line(i)}: label {df['label'].iloc[i]!r} of {df['image_name'].iloc[i]!r} is not an integer in "
                         f"{lo}..{len(classes)-1}; fix the row or delete it")
     return lab.astype(np.int64)
 
@@ -309,19 +314,19 @@ def read_digits_folder(root, split:str='train') -> ImageSet:
     if fmt == 'flat':
         csv, img_dir = r/'labels.csv', r
         if (r/'classes.txt').is_file(): classes = [l for l in (r/'classes.txt').read_text().splitlines() if l.strip()]
-        df = _read_csv(csv, ('image_name', 'label'), f"folder {r}")
+        df = read_csv(csv, ('image_name', 'label'), f"folder {r}")
         rows, how = np.arange(len(df)), "the whole folder (flat layout has one split)"
     else:
         part = 'train' if split != 'test' else ('val' if fmt == 'A' else 'test')
         csv, img_dir = r/f"{part}.csv", r/('data' if fmt == 'A' else part)
-        df = _read_csv(csv, ('image_name',) + (('label',) if split != 'test' else ()), f"{split} split of {r}")
+        df = read_csv(csv, ('image_name',) + (('label',) if split != 'test' else ()), f"{split} split of {r}")
         rows = _holdout(len(df), split) if split != 'test' else np.arange(len(df))
         how = f"{part}.csv" + (f" minus 10% held out (seed {HOLDOUT_SEED})" if split == 'train' else
                                f", the 10% held out (seed {HOLDOUT_SEED})" if split == 'valid' else "")
-    _check_files(df, img_dir, csv)
+    check_files(df, img_dir, csv)
     labels = _digit_labels(df, csv, classes, allow_unlabelled=(fmt == 'flat')) if 'label' in df else np.full(len(df), -1)
     df = df.iloc[rows]
-    images = _read_images([img_dir/n for n in df['image_name']])
+    images = read_images([img_dir/n for n in df['image_name']])
     return ImageSet(images, labels[rows], list(df['image_name']), classes,
                     f"digits folder {r} (format {fmt}), {how}", name=f"{r.name}/{split}")
 
@@ -340,7 +345,7 @@ def _binary_attrs(df:pd.DataFrame, csv:Path) -> pd.DataFrame:
         bad = ~np.isin(v, (0, 1))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{csv} {_line(i)}: attribute {c} = {df[c].iloc[i]!r} is not 0 or 1; fix the row or delete it")
+            raise DataError(f"{csv} {csv_line(i)}: attribute {c} = {df[c].iloc[i]!r} is not 0 or 1; fix the row or delete it")
         out[c] = v.astype(np.int64)
     return out
 
@@ -352,13 +357,13 @@ def read_face_folder(root, split:str='train', attr:str|None=None) -> ImageSet:
     if not img_dir.is_dir(): raise DataError(f"{img_dir} is missing: a face folder has train/ and val/ folders of PNGs")
     csv = _attr_csv(r, part)
     if csv is not None:
-        df = _binary_attrs(_read_csv(csv, ('image_name',), f"face attributes of {r}"), csv)
-        _check_files(df, img_dir, csv)
+        df = _binary_attrs(read_csv(csv, ('image_name',), f"face attributes of {r}"), csv)
+        check_files(df, img_dir, csv)
     else:
         if attr is not None:
             raise DataError(f"attr={attr!r}, but {r} has no attribute csv ({part}.csv or {part}_attr.csv with image_name and "
                             f"attribute columns): use attr=None for unlabelled faces, or add the csv")
-        files = sorted(p.name for p in img_dir.iterdir() if p.suffix.lower() in _IMG_EXTS)
+        files = sorted(p.name for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         if not files: raise DataError(f"no images in {img_dir}: it should hold the face PNGs")
         df = pd.DataFrame({'image_name': files})
     known = [c for c in df.columns if c != 'image_name']
@@ -366,7 +371,7 @@ def read_face_folder(root, split:str='train', attr:str|None=None) -> ImageSet:
         raise DataError(f"unknown attribute {attr!r}: {csv} has {known}")
     rows = _holdout(len(df), split) if split != 'test' else np.arange(len(df))
     df = df.iloc[rows].reset_index(drop=True)
-    images = _read_images([img_dir/n for n in df['image_name']])
+    images = read_images([img_dir/n for n in df['image_name']])
     labels, classes = (df[attr].to_numpy(), [f"no {attr}", attr]) if attr else (None, None)
     how = {'train': f"{part}/ minus 10% held out (seed {HOLDOUT_SEED})", 'valid': f"{part}/, the 10% held out (seed {HOLDOUT_SEED})", 'test': f"{part}/"}[split]
     return ImageSet(images, labels, list(df['image_name']), classes,
@@ -457,7 +462,14 @@ def available_datasets() -> list[dict]:
     return out
 
 # %% ../nbs/00_data.ipynb #c784e967
-def _is_face_folder(r:Path) -> bool: return (r/'train').is_dir() and (r/'val').is_dir() and not (r/'test').is_dir()
+def is_face_folder(r) -> bool:
+    "Whether the path `r` is a homework face folder: train/ and val/ folders and no test/."
+    r = Path(str(r)).expanduser()
+    return (r/'train').is_dir() and (r/'val').is_dir() and not (r/'test').is_dir()
+
+def is_digits(data) -> bool:
+    "Whether `data` (a name or a folder) holds digits, graded by the course classifier, rather than faces."
+    return str(data).lower() != 'tv:celeba' and not is_face_folder(data)
 
 def get_dataset(name_or_path, split:str='train', size:int|None=None, attr:str|None=None, photos_folder=None) -> ImageSet:
     "The one way to get data: a name from `DATASETS` or the path of a homework folder (digits A/B/flat or faces), optionally resized to `size`."
@@ -474,7 +486,7 @@ def get_dataset(name_or_path, split:str='train', size:int|None=None, attr:str|No
         if not r.exists() and not any(ch in s for ch in '/\\~.'):
             raise DataError(f"unknown data set {s!r}: use one of {list(DATASETS)} or the path of a homework folder")
         r = _root(r)
-        if _is_face_folder(r): ds = read_face_folder(r, split, attr)
+        if is_face_folder(r): ds = read_face_folder(r, split, attr)
         else:
             if attr is not None: raise DataError(f"attr={attr!r} applies to face folders (train/ and val/), and {r} is not one")
             ds = read_digits_folder(r, split)
@@ -505,3 +517,12 @@ def export_dataset(ds:ImageSet, out, overwrite:bool=False) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out
+
+# %% ../nbs/00_data.ipynb #897b25bd
+def read_image_folder(folder, size:int=28, classes=range(10)) -> ImageSet:
+    "Every image file directly in `folder` (sorted by name), unlabelled, resized to `size`."
+    folder = Path(folder).expanduser()
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS) if folder.is_dir() else []
+    if not files: raise DataError(f"{folder}: no image files ({', '.join(sorted(IMAGE_EXTS))}) in this folder")
+    return ImageSet(read_images(files), names=[p.name for p in files], classes=classes,
+                    source=f'image files of {folder}', name=folder.name).resize(size)

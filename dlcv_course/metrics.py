@@ -15,7 +15,7 @@ from scipy.special import xlogy
 from PIL import Image
 from fastai.basics import Callback, default_device
 from .data import get_dataset, to_float, to_uint8, ImageSet, DataError, DATASETS
-from .data import _as_images, _read_images, _read_csv, _check_files, _IMG_EXTS, _line
+from .data import as_images, read_images, read_csv, check_files, IMAGE_EXTS, csv_line
 from .core import atomic_write, pick_budget
 from .classifier import DigitNet, load_classifier, run_classifier, BUDGETS as CLASSIFIER_BUDGETS
 
@@ -89,7 +89,7 @@ def as_uint8_images(images) -> torch.Tensor:
             warnings.warn("float images are read as [-1, 1], but these all lie in [0, 1] (a sigmoid output?): "
                           "map them with x*2-1 first, or pass uint8", stacklevel=2)
         x = to_uint8(x)
-    return _as_images(x)
+    return as_images(x)
 
 # %% ../nbs/03_metrics.ipynb #9f3fa1c9
 def cache_dir() -> Path:
@@ -213,7 +213,7 @@ def reference_images(reals, split:str='test') -> torch.Tensor:
         s = str(reals)
         if not isinstance(reals, Path) and s.lower() in DATASETS: return get_dataset(s, split).images
         p = Path(s).expanduser()
-        if p.is_dir() and any(q.suffix.lower() in _IMG_EXTS for q in p.iterdir()): return read_grading_folder(p, labels=False)[0]
+        if p.is_dir() and any(q.suffix.lower() in IMAGE_EXTS for q in p.iterdir()): return read_grading_folder(p, labels=False)[0]
         return get_dataset(p, split).images
     return as_uint8_images(reals)
 
@@ -293,7 +293,7 @@ def _save_png(a:np.ndarray, path:Path):
 def _grading_out(out, overwrite:bool) -> Path:
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir(): raise DataError(f"{out} is a file: give a folder to write the images into")
-    old = [p for p in out.iterdir() if p.suffix.lower() in _IMG_EXTS | {'.csv'}] if out.exists() else []
+    old = [p for p in out.iterdir() if p.suffix.lower() in IMAGE_EXTS | {'.csv'}] if out.exists() else []
     if old and not overwrite:
         raise DataError(f"{out} already holds {len(old)} image/csv files (e.g. {old[0].name}): choose a new folder or pass overwrite=True")
     for p in old: p.unlink()
@@ -340,12 +340,12 @@ def _label_csvs(folder:Path) -> list:
 def read_predictions_csv(path) -> tuple:
     "`(names, labels)` of a csv `image_name,label` (a UDA prediction file or a grading folder's labels)."
     path = Path(path).expanduser()
-    df = _read_csv(path, ('image_name', 'label'), 'prediction file')
+    df = read_csv(path, ('image_name', 'label'), 'prediction file')
     lab = pd.to_numeric(df['label'], errors='coerce').to_numpy(np.float64)
     bad = np.isnan(lab) | (lab != np.round(lab))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path} {_line(i)}: label {df['label'].iloc[i]!r} of {df['image_name'].iloc[i]!r} is not an integer; fix the row")
+        raise DataError(f"{path} {csv_line(i)}: label {df['label'].iloc[i]!r} of {df['image_name'].iloc[i]!r} is not an integer; fix the row")
     return list(df['image_name']), lab.astype(np.int64)
 
 def read_grading_folder(folder, labels:bool|None=None) -> tuple:
@@ -357,12 +357,12 @@ def read_grading_folder(folder, labels:bool|None=None) -> tuple:
         if len(csvs) > 1: raise DataError(f"{folder} has {len(csvs)} csv files with image_name,label columns ({', '.join(p.name for p in csvs)}): keep one")
         if csvs:
             names, labs = read_predictions_csv(csvs[0])
-            _check_files(pd.DataFrame({'image_name': names}), folder, csvs[0])
-            return _read_images([folder/n for n in names]), labs, names
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith('.') and p.suffix.lower() in _IMG_EXTS)
+            check_files(pd.DataFrame({'image_name': names}), folder, csvs[0])
+            return read_images([folder/n for n in names]), labs, names
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith('.') and p.suffix.lower() in IMAGE_EXTS)
     if not files: raise DataError(f"{folder} holds no images (.png, .jpg, ...)")
     names = [p.name for p in files]
-    if labels is False: return _read_images(files), None, names
+    if labels is False: return read_images(files), None, names
     ms = [_DIGIT_NAME.match(n) for n in names]
     if all(ms): labs = np.array([int(m[1]) for m in ms], np.int64)
     elif labels or any(ms):
@@ -370,7 +370,7 @@ def read_grading_folder(folder, labels:bool|None=None) -> tuple:
         raise DataError(f"{folder/bad}: cannot read a digit label from this name: name the files {{digit}}_{{index:03d}}.png "
                         f"(e.g. 7_042.png), or put an image_name,label csv in {folder}")
     else: labs = None
-    return _read_images(files), labs, names
+    return read_images(files), labs, names
 
 # %% ../nbs/03_metrics.ipynb #7cb63341
 def eval_digits(folder, domain='mnist', classifier=None, budget:str|None=None) -> dict:

@@ -7,15 +7,34 @@ notebook's `# Title`, links to `X.ipynb` rewritten to `X.html` (anchors kept), f
 (output PNGs are base64 already; markdown images are embedded, images that outputs reference by
 file are copied). nbdev directives are honoured as the docs do: `#| hide` drops a cell,
 `#| echo: false` its input, `#| output: false` its outputs; directive lines are not shown.
+Equations are typeset by MathJax 3 served from the site itself (`_site/mathjax/`, referenced by a
+relative path), so the pages work offline: it is taken from the npm package `mathjax@3.2.2`,
+installed once into ~/.cache/dlcv_course/npm (or $DLCV_NPM_CACHE) with `npm install` when it is not
+there yet, or from `--mathjax DIR` (a MathJax 3 `es5/` folder).
 Problems (a sidebar entry without its notebook, a notebook without a title, an image or a linked
 notebook that is not there) are listed and the exit status is 1. Check the result in a browser
 with tools/check_site.py.
 """
-import argparse, copy, html, re, shutil, sys
+import argparse, copy, html, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+MATHJAX_VERSION = '3.2.2'
+MATHJAX_SCRIPT = 'tex-chtml-full.js'  # every TeX extension built in: nothing is fetched on demand
+MATHJAX_PARTS = [MATHJAX_SCRIPT, 'output/chtml/fonts/woff-v2', 'a11y', 'sre', 'ui']  # the fonts; what the menu loads
+MATHJAX_DIR = 'mathjax'  # in the site
+
+# As nbconvert's lab template configures MathJax 2 (inline $...$ and \(...\), display $$...$$ and \[...\], AMS
+# numbering), in MathJax 3 terms. Without `noundefined` an unknown macro is a TeX error the site check can see.
+MATHJAX_HEAD = r"""<script>
+window.MathJax = {
+  tex: {inlineMath: [['$', '$'], ['\\(', '\\)']], displayMath: [['$$', '$$'], ['\\[', '\\]']],
+        processEscapes: true, processEnvironments: true, tags: 'ams', packages: {'[-]': ['noundefined']}},
+  options: {ignoreHtmlClass: 'tex2jax_ignore', processHtmlClass: 'tex2jax_process'}
+};
+</script>
+<script defer src="SRC"></script>"""
 
 SITE_CSS = """
 body.jp-Notebook { margin: 0; padding: 0; }
@@ -47,6 +66,7 @@ main.site-main { margin-left: 240px; padding: 12px 28px 40px; max-width: 1100px;
 
 TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{{ resources.mathjax_head }}{%- endblock html_head_js_mathjax -%}
 {% block extra_css %}<style type="text/css">{{ resources.site_css }}</style>{% endblock extra_css %}
 {%- block body_header -%}
 <body class="jp-Notebook" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
@@ -156,6 +176,7 @@ def rewrite_refs(body:str, pages:dict, nb_path:Path, nbs:Path, out:Path, problem
             if name not in pages: problems.append(f'{nb_path}: link to {ref!r}, a notebook that is not a page of the site (sidebar.yml)')
             new = Path(path).with_suffix('.html').as_posix() + (f'#{s.fragment}' if s.fragment else '')
             return f'{m.group(1)}="{html.escape(new)}"'
+        if attr == 'src' and path.startswith(f'{MATHJAX_DIR}/') and (out/path).is_file(): return m.group(0)  # the site's own MathJax
         if attr == 'src':
             src = (nb_path.parent/path).resolve()
             try: rel = src.relative_to(nbs.resolve())
@@ -191,8 +212,50 @@ def pager_html(entries:list, i:int) -> str:
         return f'<a href="{Path(entries[j][1]).with_suffix(".html").name}">{fmt.format(html.escape(entries[j][2]))}</a>'
     return f'<nav class="site-pager">{link(i-1, "&larr; {}")}{link(i+1, "{} &rarr;")}</nav>'
 
-def build(nbs='nbs', out='_site', quiet=False) -> dict:
-    "Build the site from the notebooks of `nbs/sidebar.yml` into `out`; returns dict(pages, problems, warnings)."
+def npm_cache() -> Path:
+    "Where `npm install` puts the site's npm packages: $DLCV_NPM_CACHE, else ~/.cache/dlcv_course/npm."
+    return Path(os.environ.get('DLCV_NPM_CACHE') or '~/.cache/dlcv_course/npm').expanduser()
+
+def _mathjax_version(es5:Path) -> str:
+    "The version in the package.json next to a MathJax `es5/` folder ('' if there is none)."
+    try: return json.loads((es5.parent/'package.json').read_text()).get('version', '')
+    except (OSError, ValueError): return ''
+
+def find_mathjax(src=None) -> Path:
+    "MathJax's `es5/` folder: `src` if given, else the npm cache's, running `npm install` into the cache when it is missing."
+    if src:
+        es5 = Path(src).expanduser()
+        if not (es5/MATHJAX_SCRIPT).is_file(): raise SiteError(f'--mathjax {es5}: no {MATHJAX_SCRIPT} there (give the es5/ folder of MathJax 3)')
+        return es5
+    cache = npm_cache(); es5 = cache/'node_modules'/'mathjax'/'es5'
+    if (es5/MATHJAX_SCRIPT).is_file() and _mathjax_version(es5) == MATHJAX_VERSION: return es5
+    cmd = ['npm', 'install', '--prefix', str(cache), '--no-audit', '--no-fund', '--loglevel=error', f'mathjax@{MATHJAX_VERSION}']
+    how = f"run `{' '.join(cmd)}` (npm: `apt-get install -y npm`), or pass --mathjax DIR (a MathJax 3 es5/ folder)"
+    if not shutil.which('npm'): raise SiteError(f'MathJax {MATHJAX_VERSION} is not in {cache} and npm is not installed: {how}')
+    cache.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode or not (es5/MATHJAX_SCRIPT).is_file():
+        raise SiteError(f'`npm install` of mathjax@{MATHJAX_VERSION} into {cache} failed ({r.stderr.strip()[-400:]}): {how}')
+    return es5
+
+def copy_mathjax(es5:Path, out:Path) -> Path:
+    "Copy the parts of MathJax the pages use into `out/mathjax/` (skipped when that version is there already)."
+    dest = out/MATHJAX_DIR
+    version = _mathjax_version(es5)
+    stamp = dest/'VERSION'
+    if version and stamp.is_file() and stamp.read_text().strip() == version and (dest/MATHJAX_SCRIPT).is_file(): return dest
+    if dest.exists(): shutil.rmtree(dest)
+    for part in MATHJAX_PARTS:
+        s, d = es5/part, dest/part
+        if s.is_dir(): shutil.copytree(s, d)
+        elif s.is_file(): d.parent.mkdir(parents=True, exist_ok=True); shutil.copy2(s, d)
+        elif part == MATHJAX_SCRIPT: raise SiteError(f'{s}: not found (a broken MathJax install: delete {es5.parent} and build again)')
+    if (es5.parent/'LICENSE').is_file(): shutil.copy2(es5.parent/'LICENSE', dest/'LICENSE')
+    stamp.write_text(version + '\n')
+    return dest
+
+def build(nbs='nbs', out='_site', quiet=False, mathjax=None) -> dict:
+    "Build the site from the notebooks of `nbs/sidebar.yml` into `out` (`mathjax`: an es5/ folder); returns dict(pages, problems, warnings)."
     import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
@@ -210,6 +273,8 @@ def build(nbs='nbs', out='_site', quiet=False) -> dict:
         entries.append((sec, name, nb_title(nb, nbs/name)))
     pages = {name for _, name, _ in entries}
     out.mkdir(parents=True, exist_ok=True)
+    copy_mathjax(find_mathjax(mathjax), out)
+    mathjax_head = MATHJAX_HEAD.replace('SRC', f'{MATHJAX_DIR}/{MATHJAX_SCRIPT}')  # every page sits at the top of the site
     exporter = HTMLExporter(template_name='lab', extra_loaders=[DictLoader({'site.html.j2': TEMPLATE})],
                             template_file='site.html.j2', exclude_input_prompt=True, exclude_output_prompt=True,
                             embed_images=True)
@@ -218,7 +283,7 @@ def build(nbs='nbs', out='_site', quiet=False) -> dict:
         nb = apply_directives(copy.deepcopy(notebooks[name]))
         check_markdown_images(nb, nbs/name, problems)
         nb.metadata['title'] = f'{t} \u2013 {title}' if name != 'index.ipynb' else title
-        res = dict(metadata=dict(name=Path(name).stem, path=str(nbs)), site_css=SITE_CSS + extra_css,
+        res = dict(metadata=dict(name=Path(name).stem, path=str(nbs)), site_css=SITE_CSS + extra_css, mathjax_head=mathjax_head,
                    site_nav=nav_html(entries, name, title), site_pager=pager_html(entries, i))
         try: body, _ = exporter.from_notebook_node(nb, resources=res)
         except Exception as e: problems.append(f'{nbs/name}: nbconvert failed: {type(e).__name__}: {e}'); continue
@@ -232,8 +297,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--nbs', default=str(ROOT/'nbs'), help='notebook folder with sidebar.yml [nbs]')
     p.add_argument('--out', default=str(ROOT/'_site'), help='output folder [_site]')
+    p.add_argument('--mathjax', default=None, help=f'a MathJax 3 es5/ folder [mathjax@{MATHJAX_VERSION} from npm, cached in {npm_cache()}]')
     a = p.parse_args(argv)
-    try: r = build(a.nbs, a.out)
+    try: r = build(a.nbs, a.out, mathjax=a.mathjax)
     except SiteError as e: sys.exit(f'build_site: {e}')
     for w in r['warnings']: print(f'warning: {w}')
     for e in r['problems']: print(f'problem: {e}', file=sys.stderr)

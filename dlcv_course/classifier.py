@@ -6,20 +6,18 @@ Docs: https://dlcv-course.github.io/dlcv_course/classifier.html.md"""
 
 # %% ../nbs/02_classifier.ipynb #e68e7c67
 from __future__ import annotations
-import time, datetime, platform, sys
+import time
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
-import torch.nn.functional as F
-from fastai.basics import Learner, Callback, CrossEntropyLossFlat, accuracy, default_device, set_seed
+from fastai.basics import Learner, CrossEntropyLossFlat, accuracy, set_seed
 from fastai.layers import ConvLayer
 from .data import get_dataset
-from .core import (make_dls, pick_budget, fit_resumable, RunDir, LossComponents, save_model, load_model,
-                              register_problem)
+from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, save_model, load_model,
+                              run_info, predict_batches, random_shift, RandomShift)
 
 # %% auto #0
-__all__ = ['BUDGETS', 'DigitNet', 'random_shift', 'RandomShift', 'classifier_learner', 'evaluate', 'save_classifier',
-           'load_classifier', 'run_info', 'run_classifier']
+__all__ = ['BUDGETS', 'DigitNet', 'classifier_learner', 'evaluate', 'save_classifier', 'load_classifier', 'run_classifier']
 
 # %% ../nbs/02_classifier.ipynb #ddfeb976
 class DigitNet(nn.Module):
@@ -37,38 +35,17 @@ class DigitNet(nn.Module):
     def features(self, x): return self.body(x)
     def forward(self, x): return self.head(self.body(x))
 
-# %% ../nbs/02_classifier.ipynb #0bcc9118
-def random_shift(x, max_px:float=2., max_deg:float=0., max_scale:float=0.):
-    "Move each image of the batch `x` by its own random offset (<= `max_px` px), rotation (<= `max_deg`) and scaling."
-    n, _, h, w = x.shape
-    u = lambda: torch.rand(n, device=x.device)*2-1
-    a, s = u()*max_deg*torch.pi/180, 1 + u()*max_scale
-    theta = torch.zeros(n, 2, 3, device=x.device)
-    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a)/s, -torch.sin(a)/s
-    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a)/s, torch.cos(a)/s
-    theta[:, 0, 2], theta[:, 1, 2] = u()*max_px*2/w, u()*max_px*2/h
-    grid = F.affine_grid(theta, x.shape, align_corners=False)
-    return F.grid_sample(x, grid, padding_mode='border', align_corners=False)
-
-class RandomShift(Callback):
-    "Apply `random_shift` to the inputs of training batches."
-    def __init__(self, max_px:float=2., max_deg:float=0., max_scale:float=0.): self.kw = dict(max_px=max_px, max_deg=max_deg, max_scale=max_scale)
-    def before_batch(self):
-        if self.training: self.learn.xb = (random_shift(self.xb[0], **self.kw),) + tuple(self.xb[1:])
-
 # %% ../nbs/02_classifier.ipynb #cbe4460b
-BUDGETS = dict(quick=dict(n_train=1024, n_test=512, epochs=2, bs=32, lr=1e-2),
-               cpu=dict(n_train=None, n_test=None, epochs=20, bs=64, lr=1e-2),
-               full=dict(n_train=None, n_test=None, epochs=30, bs=128, lr=1e-2))
+BUDGETS = check_budgets(dict(quick=dict(n_train=1024, n_test=512, epochs=2, bs=32, lr=1e-2),
+                             cpu=dict(n_train=None, n_test=None, epochs=20, bs=64, lr=1e-2),
+                             full=dict(n_train=None, n_test=None, epochs=30, bs=128, lr=1e-2)))
 
 # %% ../nbs/02_classifier.ipynb #5b9e3f50
-def _cut(ds, n, seed): return ds if n is None or n >= len(ds) else ds.subset(n, seed=seed)
-
-def classifier_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, width:int=32) -> Learner:
-    "A `Learner` for the digit classifier on `data` (a data set name or a homework folder) at `budget`."
-    cfg = pick_budget(BUDGETS, budget)
+def classifier_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, width:int=32, epochs:int|None=None) -> Learner:
+    "A `Learner` for the digit classifier on `data` (a data set name or a homework folder) at `budget`; `learn.cfg` is the budget row."
+    cfg = pick_budget(BUDGETS, budget, epochs=epochs)
     set_seed(seed)
-    train = _cut(get_dataset(data, 'train', size=size), cfg['n_train'], seed)
+    train = get_dataset(data, 'train', size=size).cut(cfg['n_train'], seed)
     valid = get_dataset(data, 'valid', size=size)
     dls = make_dls(train, valid, bs=cfg['bs'], seed=seed)
     model = DigitNet(n_classes=train.n_classes, width=width)
@@ -77,16 +54,10 @@ def classifier_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, 
     return learn
 
 # %% ../nbs/02_classifier.ipynb #aa49df82
-def evaluate(model, ds, bs:int=512) -> dict:
-    "Accuracy and predictions of `model` on the (image, label) dataset `ds`."
-    dev = default_device(); model = model.to(dev).eval()
-    preds = []
-    with torch.no_grad():
-        for i in range(0, len(ds), bs):
-            x = torch.stack([ds[j][0] for j in range(i, min(i+bs, len(ds)))]).to(dev)
-            preds.append(model(x).argmax(1).cpu())
-    preds = torch.cat(preds); labels = torch.as_tensor([int(ds[j][1]) for j in range(len(ds))])
-    return dict(accuracy=float((preds == labels).float().mean()), preds=preds, labels=labels)
+def evaluate(model, ds) -> dict:
+    "Accuracy, predictions and labels of `model` on the labelled `ImageSet` `ds`."
+    preds = predict_batches(model, ds, lambda m, x: m(x).argmax(1)).long()
+    return dict(accuracy=float((preds == ds.labels).float().mean()), preds=preds, labels=ds.labels)
 
 # %% ../nbs/02_classifier.ipynb #4ebd8708
 def save_classifier(model:DigitNet, path, **info):
@@ -98,34 +69,24 @@ def load_classifier(path) -> DigitNet:
     return load_model(path, DigitNet)
 
 # %% ../nbs/02_classifier.ipynb #1b3d47f5
-def run_info(budget:str, seed:int) -> dict:
-    "Where and when a run ran, for `metrics.json`."
-    return dict(budget=budget, seed=seed, date=datetime.datetime.now().isoformat(timespec='seconds'),
-                device=str(default_device()), machine=f'{platform.machine()} {torch.get_num_threads()} threads',
-                torch=torch.__version__, command=' '.join(['dlcv-course'] + sys.argv[1:]) if sys.argv[0].endswith('dlcv-course') else None)
-
-@register_problem('classifier', help='the course digit classifier (grades the conditional generators)')
 def run_classifier(data='mnist', budget:str='cpu', out='runs/classifier', seed:int=0, resume:bool=False,
                    epochs:int|None=None, show:bool=False) -> dict:
     "Train the digit classifier on `data` at `budget` (`epochs` overrides it), write `out/metrics.json`, figures and `out/classifier.pth`."
-    import matplotlib; import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
+    learn = classifier_learner(data, budget, seed, epochs=epochs)
+    test = get_dataset(data, 'test', size=learn.cfg['size']).cut(learn.cfg['n_test'], seed)  # every split is read before training
     run = RunDir(out); t0 = time.time()
-    learn = classifier_learner(data, budget, seed)
-    if epochs is not None: learn.cfg['epochs'] = epochs
     start = fit_resumable(learn, learn.cfg['epochs'], run.checkpoint, lr=learn.cfg['lr'], resume=resume)
-    test = _cut(get_dataset(data, 'test', size=learn.cfg['size']), learn.cfg['n_test'], seed)
     res = evaluate(learn.model, test)
     save_classifier(learn.model, run.path/'classifier.pth', domain=str(data), size=learn.cfg['size'])
     valid_acc = evaluate(learn.model, learn.dls.valid.dataset)['accuracy']
     metrics = dict(problem='classifier', data=str(data), test_accuracy=res['accuracy'], valid_accuracy=valid_acc,
                    n_train=len(learn.dls.train.dataset), n_test=len(test), epochs=learn.cfg['epochs'],
                    resumed_from_epoch=start if resume else None, seconds=round(time.time()-t0, 1), **run_info(budget, seed))
-    if len(learn.recorder.values):
-        learn.recorder.plot_loss(); run.save_figure(plt.gcf(), 'loss')
-        if not show: plt.close('all')
+    if len(getattr(learn.recorder, 'values', [])):  # none when a finished run is resumed: its curves are already saved
+        learn.recorder.plot_loss(); run.save_figure(plt.gcf(), 'loss', close=not show)
     from sklearn.metrics import ConfusionMatrixDisplay
     disp = ConfusionMatrixDisplay.from_predictions(res['labels'], res['preds'], colorbar=False)
-    disp.ax_.set_title(f'{data} test, accuracy {res["accuracy"]:.4f}'); run.save_figure(disp.figure_, 'confusion')
-    if not show: plt.close('all')
+    disp.ax_.set_title(f'{data} test, accuracy {res["accuracy"]:.4f}'); run.save_figure(disp.figure_, 'confusion', close=not show)
     run.save_metrics(metrics)
     return metrics

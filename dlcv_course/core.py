@@ -10,6 +10,7 @@ import datetime, json, os, platform, random, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
+import torch.nn.functional as F
 from fastai.basics import (Callback, DataLoader, DataLoaders, Learner, CancelEpochException, default_device,
                            set_seed, store_attr)
 from fastai.torch_core import find_bs
@@ -20,9 +21,9 @@ from .data import to_float
 # %% auto #0
 __all__ = ['BUDGET_NAMES', 'check_budgets', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load', 'save_model',
            'load_model', 'RunDir', 'run_info', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
-           'LossComponents', 'bf16_supported', 'use_bf16', 'BF16Autocast', 'autocast_callback', 'Checkpoint',
-           'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'image_grid', 'SampleGrid', 'predict_batches',
-           'tsne_2d']
+           'random_shift', 'RandomShift', 'LossComponents', 'bf16_supported', 'use_bf16', 'BF16Autocast',
+           'autocast_callback', 'Checkpoint', 'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'image_grid',
+           'SampleGrid', 'predict_batches', 'tsne_2d']
 
 # %% ../nbs/01_core.ipynb #81f1c255
 BUDGET_NAMES = ('quick', 'cpu', 'full')
@@ -158,6 +159,25 @@ class PairedDomains(torch.utils.data.Dataset):
         xs, ys = self.source[i]
         xt = self.target[int(self.rng.integers(len(self.target)))][0]
         return xs, xt, ys
+
+# %% ../nbs/01_core.ipynb #0bcc9118
+def random_shift(x, max_px:float=2., max_deg:float=0., max_scale:float=0.):
+    "Move each image of the batch `x` by its own random offset (<= `max_px` px), rotation (<= `max_deg`) and scaling."
+    n, _, h, w = x.shape
+    u = lambda: torch.rand(n, device=x.device)*2-1
+    a, s = u()*max_deg*torch.pi/180, 1 + u()*max_scale
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a)/s, -torch.sin(a)/s
+    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a)/s, torch.cos(a)/s
+    theta[:, 0, 2], theta[:, 1, 2] = u()*max_px*2/w, u()*max_px*2/h
+    grid = F.affine_grid(theta, x.shape, align_corners=False)
+    return F.grid_sample(x, grid, padding_mode='border', align_corners=False)
+
+class RandomShift(Callback):
+    "Apply `random_shift` to the inputs of training batches."
+    def __init__(self, max_px:float=2., max_deg:float=0., max_scale:float=0.): self.kw = dict(max_px=max_px, max_deg=max_deg, max_scale=max_scale)
+    def before_batch(self):
+        if self.training: self.learn.xb = (random_shift(self.xb[0], **self.kw),) + tuple(self.xb[1:])
 
 # %% ../nbs/01_core.ipynb #b7968c54
 class LossComponents(Callback):

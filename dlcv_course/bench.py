@@ -18,13 +18,14 @@ from fastai.optimizer import Adam, OptimWrapper
 from fastai.torch_core import norm_bias_params, find_bs
 from fastai.callback.progress import ProgressCallback
 from .data import get_dataset, to_float
-from .core import pick_budget, make_dls, NoiseImages, LossComponents, bf16_supported
+from .core import pick_budget, bf16_supported
+from .registry import PROBLEMS
 
 # %% auto #0
-__all__ = ['TRAINERS', 'SETTINGS', 'ce_loss', 'plain_fit', 'BatchList', 'digit_batches', 'torch_adam_like_fastai',
-           'batch_learner', 'learner_fit', 'as_float64', 'same_training', 'max_weight_diff', 'interleaved',
-           'overhead_per_batch', 'learner_overhead', 'TimeBatches', 'train_rate', 'train_rates', 'ddpm_model',
-           'sample_seconds', 'sampling_bench', 'machine_info', 'run_bench', 'flatten', 'bench_table']
+__all__ = ['SETTINGS', 'ce_loss', 'plain_fit', 'BatchList', 'digit_batches', 'torch_adam_like_fastai', 'batch_learner',
+           'learner_fit', 'as_float64', 'same_training', 'max_weight_diff', 'interleaved', 'overhead_per_batch',
+           'learner_overhead', 'TimeBatches', 'train_rate', 'train_rates', 'ddpm_model', 'sample_seconds',
+           'sampling_bench', 'machine_info', 'run_bench', 'flatten', 'bench_table']
 
 # %% ../nbs/91_bench.ipynb #3101613c
 def ce_loss(pred, y):
@@ -161,60 +162,26 @@ class TimeBatches(Callback):
     @property
     def rate(self) -> float: return self.images/self.seconds
 
-# %% ../nbs/91_bench.ipynb #16ef0b67
-def _module(name): return importlib.import_module(f'dlcv_course.{name}')
-
-def _digit_learner(module:str, fn:str):
-    def build(budget:str):
-        learn = getattr(_module(module), fn)('mnist', budget)
-        return learn, learn.cfg['lr'], True
-    return build
-
-def _gan(module:str, fn:str, table:str, conditional:bool=False):
-    def build(budget:str):
-        m = _module(module); cfg = pick_budget(getattr(m, table), budget); set_seed(0)
-        train = get_dataset('mnist', 'train', size=cfg['size'])
-        dls = make_dls(NoiseImages(train, cfg['nz'], labels=conditional), NoiseImages(train.subset(64, seed=0), cfg['nz'], labels=conditional),
-                       bs=cfg['bs'], n_inp=2 if conditional else 1, seed=0)
-        learn = getattr(m, fn)(dls, cfg, train.n_classes if conditional else 0)
-        learn.add_cb(LossComponents())
-        return learn, cfg['lr'], False
-    return build
-
-def _dann(budget:str):
-    d = _module('dann'); cfg = pick_budget(d.BUDGETS, budget)
-    data = d.load_scenario('mnist', 'mnistm', cfg['n_train'], cfg['n_test'])
-    return d.dann_learner(data['source'], data['target'], bs=cfg['bs']), cfg['lr'], True
-
-TRAINERS = {'classifier': _digit_learner('classifier', 'classifier_learner'), 'vae': _digit_learner('vae', 'vae_learner'),
-            'dcgan': _gan('dcgan', 'dcgan_learner', 'DCGAN_BUDGETS'), 'wgan-gp': _gan('wgan_gp', 'wgan_gp_learner', 'WGAN_GP_BUDGETS'),
-            'acgan': _gan('acgan', 'acgan_learner', 'ACGAN_BUDGETS', conditional=True),
-            'ddpm': _digit_learner('ddpm', 'ddpm_learner'), 'dann': _dann}
-
-# %% ../nbs/91_bench.ipynb #608b019b
+# %% ../nbs/91_bench.ipynb #b65ca508
 def train_rate(problem:str, budget:str='cpu', n:int=12, warmup:int=2) -> float:
     "Training images per second of `problem`'s own `Learner` at `budget`, timed over `n` batches after `warmup`."
-    learn, lr, one_cycle = TRAINERS[problem](budget)
+    if problem not in PROBLEMS: raise ValueError(f"unknown problem {problem!r}: choose one of {', '.join(PROBLEMS)}")
+    p = PROBLEMS[problem]
+    learn = p.load('learner')(budget=budget)
     learn.logger = lambda *a, **k: None
     tb = TimeBatches(n, warmup)
-    with learn.no_bar():
-        if one_cycle: learn.fit_one_cycle(1, lr, cbs=tb)
-        else: learn.fit(1, lr, cbs=tb)
+    with learn.no_bar(): getattr(learn, p.fit)(1, learn.cfg['lr'], cbs=tb)
     if tb.seconds is None: raise RuntimeError(f'{problem}: the training set has fewer than {n+warmup} batches')
     return tb.rate
 
 def train_rates(budget:str='cpu', n:int=12, warmup:int=2, problems=None) -> dict:
-    "`train_rate` of every problem registered with `dlcv-course run` that has a builder in `TRAINERS`."
-    if problems is None:
-        from dlcv_course.cli import problems as registered
-        problems = list(registered())
-    rates = {p: train_rate(p, budget, n, warmup) for p in problems if p in TRAINERS}
-    return dict(rates=rates, not_measured=[p for p in problems if p not in TRAINERS])
+    "`train_rate` of every problem of `PROBLEMS` (or of `problems`)."
+    return {p: train_rate(p, budget, n, warmup) for p in (problems or PROBLEMS)}
 
 # %% ../nbs/91_bench.ipynb #427cc733
 def ddpm_model(checkpoint=None) -> tuple:
     "The UNet, schedule and description to time sampling with: a trained run (`checkpoint`), or the `cpu` budget's untrained one."
-    D = _module('ddpm')
+    D = importlib.import_module('dlcv_course.ddpm')
     if checkpoint is not None:
         model, sched, info = D.load_ddpm(Path(checkpoint).expanduser())
         bf16 = bool(info.get('bf16')) and bf16_supported(next(model.parameters()).device)
@@ -227,14 +194,14 @@ def ddpm_model(checkpoint=None) -> tuple:
 
 def sample_seconds(model, sched, sampler:str, n:int, steps:int, w:float, size:int=28, bf16:bool=False) -> float:
     "Wall seconds to draw `n` guided samples (a tenth per digit) with `sampler` ('ddim' or 'ddpm'), the network in bfloat16 if `bf16`."
-    D = _module('ddpm')
+    D = importlib.import_module('dlcv_course.ddpm')
     labels = torch.arange(n) % model.n_classes
     D.sample_digits(model, sched, labels[:2], 'ddim', w, 0, 2, size=(size, size), bf16=bf16)  # warm-up
     return _timed(lambda: D.sample_digits(model, sched, labels, sampler, w, 0, steps, size=(size, size), bf16=bf16))[0]
 
 def sampling_bench(n_ddim:int=1000, n_ddpm:int=100, checkpoint=None) -> dict:
     "Seconds for 1000 samples with guided DDIM (`cpu` budget steps and guidance) and the ancestral sampler, from `n_ddim`/`n_ddpm` images."
-    D = _module('ddpm'); cfg = pick_budget(D.BUDGETS, 'cpu')
+    D = importlib.import_module('dlcv_course.ddpm'); cfg = pick_budget(D.BUDGETS, 'cpu')
     model, sched, info = ddpm_model(checkpoint)
     sd = sample_seconds(model, sched, 'ddim', n_ddim, cfg['steps'], cfg['w'], info['size'], info['bf16'])
     sa = sample_seconds(model, sched, 'ddpm', n_ddpm, cfg['steps'], cfg['w'], info['size'], info['bf16'])
@@ -271,7 +238,7 @@ def run_bench(quick:bool=False, checkpoint=None) -> dict:
     sm = sampling_bench(s['n_ddim'], s['n_ddpm'], checkpoint)
     res = dict(learner_overhead=o.pop('learner_overhead'), learner_overhead_cpu=o.pop('learner_overhead_cpu'), learner_overhead_detail=o,
                overhead_ms_per_batch=overhead_per_batch(n_batches=30 if quick else 100, repeats=3 if quick else 5),
-               train_images_per_second=tr['rates'], train_budget='cpu', not_measured=tr['not_measured'],
+               train_images_per_second=tr, train_budget='cpu',
                train_batches=dict(s['train']), quick=quick, **sm, **info)
     res['load_average_end'] = machine_info()['load_average']
     res['bench_seconds'] = time.perf_counter() - t0

@@ -70,12 +70,12 @@ def load_classifier(path) -> DigitNet:
 
 # %% ../nbs/02_classifier.ipynb #1b3d47f5
 def run_classifier(data='mnist', budget:str='cpu', out='runs/classifier', seed:int=0, resume:bool=False,
-                   epochs:int|None=None, show:bool=False) -> dict:
+                   epochs:int|None=None, show:bool=False, overwrite:bool=False) -> dict:
     "Train the digit classifier on `data` at `budget` (`epochs` overrides it), write `out/metrics.json`, figures and `out/classifier.pth`."
     import matplotlib.pyplot as plt
     learn = classifier_learner(data, budget, seed, epochs=epochs)
     test = get_dataset(data, 'test', size=learn.cfg['size']).cut(learn.cfg['n_test'], seed)  # every split is read before training
-    run = RunDir(out); t0 = time.time()
+    run = RunDir(out, 'classifier', overwrite); t0 = time.time()
     start = fit_resumable(learn, learn.cfg['epochs'], run.checkpoint, lr=learn.cfg['lr'], resume=resume)
     res = evaluate(learn.model, test)
     save_classifier(learn.model, run.path/'classifier.pth', domain=str(data), size=learn.cfg['size'])

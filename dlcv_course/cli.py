@@ -12,7 +12,8 @@ from . import __version__
 from .registry import PROBLEMS, samplers
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'print_table', 'cmd_run', 'cmd_data', 'cmd_sample', 'cmd_eval', 'cmd_bench', 'main']
+__all__ = ['USER_ERRORS', 'print_table', 'cmd_run', 'cmd_data', 'cmd_sample', 'cmd_eval', 'cmd_bench', 'error_line', 'quiet_bars',
+           'main']
 
 # %% ../nbs/90_cli.ipynb #be4af1b7
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--out', default=None, help='run folder [runs/PROBLEM-DATA]')
     r.add_argument('--seed', type=int, default=0, help='random seed [0]')
     r.add_argument('--resume', action='store_true', help='continue from DIR/checkpoint.pth after the last saved epoch')
+    r.add_argument('--overwrite', action='store_true', help="replace another problem's run in DIR (its checkpoints are removed)")
     r.add_argument('--epochs', type=int, default=None, help="override the budget's number of epochs")
     r.add_argument('--source', default=None, help='domain adaptation: the labelled source domain (name or folder)')
     r.add_argument('--target', default=None, help='domain adaptation: the unlabelled target domain (name or folder)')
@@ -90,6 +92,7 @@ def cmd_run(a):
     tag = f'{Path(str(a.source)).name}-{Path(str(a.target)).name}' if a.source or a.target else Path(str(a.data)).name
     out = Path(a.out if a.out else f'runs/{a.problem}-{tag}').expanduser()
     kw = {k: getattr(a, k) for k in ('epochs', 'source', 'target') if getattr(a, k) is not None}
+    if a.overwrite: kw['overwrite'] = True
     m = prob.load('run')(data=a.data, budget=a.budget, out=out, seed=a.seed, resume=a.resume, **kw)
     print_table(m)
     print(f'\nwrote {out/"metrics.json"} and {out/"figures"}/')
@@ -143,14 +146,29 @@ def cmd_bench(a):
 # %% ../nbs/90_cli.ipynb #a57bd669
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
 
+def error_line(e:Exception) -> str:
+    "The one line `dlcv-course: error: ...` for a user error: an OSError's message and path, not its errno."
+    if isinstance(e, OSError) and e.strerror:
+        msg = f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    else: msg = e.args[0] if e.args else str(e)
+    return f'dlcv-course: error: {msg}'
+
+def quiet_bars():
+    "When standard output is not a terminal (a log file, a pipe), print fastprogress's epoch lines but not every bar update."
+    if not sys.stdout.isatty():
+        import fastprogress.fastprogress as fp
+        fp.NO_BAR = True
+
 def main(argv=None):
     "Entry point of `dlcv-course`."
     p = _parser(); a = p.parse_args(argv)
     if a.cmd is None: p.print_help(); return 0
+    quiet_bars()
     try: dict(run=cmd_run, data=cmd_data, sample=cmd_sample, eval=cmd_eval, bench=cmd_bench)[a.cmd](a)
-    except USER_ERRORS as e:
-        msg = e.args[0] if e.args else str(e)
-        print(f'dlcv-course: error: {msg}', file=sys.stderr)
+    except USER_ERRORS + (OSError,) as e:
+        print(error_line(e), file=sys.stderr)
         if argv is not None: raise
         sys.exit(2)
     return 0
+
+if __name__ == '__main__' and '__file__' in globals(): main()  # `python -m dlcv_course.cli` (as launchers start it), not a notebook

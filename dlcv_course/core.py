@@ -94,8 +94,31 @@ def load_model(path, cls):
 
 # %% ../nbs/01_core.ipynb #2f612b02
 class RunDir:
-    "The output folder of one run: `metrics.json`, `figures/` and checkpoints."
-    def __init__(self, path): self.path = Path(path).expanduser(); self.figures.mkdir(parents=True, exist_ok=True)
+    "The output folder of one run of `problem`: `run.json` (whose folder it is), `metrics.json`, `figures/` and checkpoints."
+    def __init__(self, path, problem:str|None=None, overwrite:bool=False):
+        self.path, self.problem = Path(path).expanduser(), problem
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"--out {self.path} is a file: give a folder (a new one, or a run folder of this problem)")
+        base = next(p for p in (self.path, *self.path.parents) if p.exists())
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise ValueError(f"--out {self.path}: {base} is not writable; choose a folder you can write to")
+        if problem is not None: self._claim(problem, overwrite)
+    def owner(self) -> str|None:
+        "The problem whose run this folder holds (from `run.json`, or `metrics.json` of an older run), if any."
+        for f in ('run.json', 'metrics.json'):
+            try: return json.loads((self.path/f).read_text()).get('problem')
+            except (OSError, ValueError, AttributeError): pass
+        return None
+    def _claim(self, problem:str, overwrite:bool):
+        old = self.owner()
+        if old not in (None, problem):
+            if not overwrite:
+                raise ValueError(f"--out {self.path} holds a {old} run: a {problem} run would overwrite its checkpoint and "
+                                 f"metrics. Choose another folder, or pass --overwrite to replace that run")
+            gone = sorted(p.name for p in self.path.glob('checkpoint*.pth'))
+            for f in gone: (self.path/f).unlink()
+            print(f"--overwrite: replacing the {old} run in {self.path}" + (f" (removed {', '.join(gone)})" if gone else ''))
+        save_json(dict(problem=problem), self.path/'run.json')
     @property
     def figures(self): return self.path/'figures'
     @property
@@ -374,12 +397,12 @@ class SampleGrid(Callback):
 
 # %% ../nbs/01_core.ipynb #75342c1f
 @torch.no_grad()
-def predict_batches(model:nn.Module, images, fn=None, bs:int=500) -> torch.Tensor:
-    "`fn(model, x)` (default `model(x)`) on `images` (an `ImageSet` or uint8 N x 3 x H x W) in batches of `bs`, in eval mode; on the CPU."
+def predict_batches(model:nn.Module, images, fn=None, bs:int=500, prep=to_float) -> torch.Tensor:
+    "`fn(model, prep(x))` (default `model(x)`, x in [-1, 1]) on `images` (an `ImageSet` or uint8 N x 3 x H x W) in batches of `bs`, in eval mode; on the CPU."
     images = getattr(images, 'images', images)
     fn = fn or (lambda m, x: m(x))
     dev = default_device(); model = model.to(dev); was = model.training; model.eval()
-    try: return torch.cat([fn(model, to_float(images[i:i+bs]).to(dev)).float().cpu() for i in range(0, len(images), bs)])
+    try: return torch.cat([fn(model, prep(images[i:i+bs]).to(dev)).float().cpu() for i in range(0, len(images), bs)])
     finally: model.train(was)
 
 # %% ../nbs/01_core.ipynb #c8fa6cb1

@@ -13,9 +13,8 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.basics import Learner, Callback, default_device, set_seed
 from .data import get_dataset
-from .core import (make_dls, pick_budget, fit_resumable, RunDir, LossComponents, SampleGrid, image_grid,
-                              torch_save, torch_load, save_json, register_problem, register_sampler, use_bf16,
-                              bf16_supported, autocast_callback)
+from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, LossComponents, SampleGrid, image_grid,
+                              torch_save, torch_load, save_json, use_bf16, bf16_supported, autocast_callback, run_info)
 
 # %% auto #0
 __all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'min_snr_weight',
@@ -233,13 +232,13 @@ def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int
 from .metrics import course_classifier, classifier_accuracy, write_digits
 
 # %% ../nbs/14_ddpm.ipynb #9d8bf02b
-BUDGETS = dict(
-    quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, T=50, channels=(16, 32), steps=8, n_eval=50, n_eval_ddpm=10,
+BUDGETS = check_budgets(dict(
+    quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), steps=8, n_eval=50, n_eval_ddpm=10,
                w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., bf16=False, clf_budget='quick'),
-    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, T=400, channels=(32, 64, 128), steps=15, n_eval=1000, n_eval_ddpm=50,
+    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), steps=15, n_eval=1000, n_eval_ddpm=50,
              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., bf16='auto', clf_budget='cpu'),
-    full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, T=1000, channels=(64, 128, 128), steps=50, n_eval=1000, n_eval_ddpm=1000,
-              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., bf16='auto', clf_budget='full'))
+    full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), steps=50, n_eval=1000, n_eval_ddpm=1000,
+              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., bf16='auto', clf_budget='full')))
 
 def is_grayscale(ds) -> bool:
     "Whether the image set `ds` (uint8 N x 3 x H x W) has three equal channels."
@@ -247,11 +246,10 @@ def is_grayscale(ds) -> bool:
 
 def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:RunDir|None=None, **over) -> Learner:
     "A `Learner` training the conditional UNet on `data` at `budget` (`over` overrides budget entries)."
-    cfg = dict(pick_budget(BUDGETS, budget), **over)
+    cfg = pick_budget(BUDGETS, budget, **over)
     set_seed(seed)
-    train = get_dataset(data, 'train', size=size)
-    if cfg['n_train'] is not None and cfg['n_train'] < len(train): train = train.subset(cfg['n_train'], seed=seed)
-    valid = get_dataset(data, 'valid', size=size).subset(min(500, cfg['n_eval']), seed=seed)
+    train = get_dataset(data, 'train', size=size).cut(cfg['n_train'], seed)
+    valid = get_dataset(data, 'valid', size=size).cut(min(500, cfg['n_eval']), seed)
     dls = make_dls(train, valid, bs=cfg['bs'], seed=seed)
     sched = NoiseSchedule(cfg['T'])
     in_ch = 1 if is_grayscale(train) else train.shape[0]
@@ -269,10 +267,10 @@ def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:Ru
 
 # %% ../nbs/14_ddpm.ipynb #d2307f85
 def save_ddpm(learn, path):
-    "Save the (EMA) sampling model, its configuration and the schedule's T to `path`."
+    "Save the (EMA) sampling model, its configuration, the schedule's T and the budget's sampler settings to `path`."
     m = sampling_model(learn)
     return torch_save(dict(state_dict=m.state_dict(), config=m.config, T=learn.sched.T, size=learn.cfg['size'],
-                           data=learn.cfg['data'], bf16=learn.cfg['bf16']), path)
+                           data=learn.cfg['data'], bf16=learn.cfg['bf16'], steps=learn.cfg['steps'], guidance=learn.cfg['w']), path)
 
 def load_ddpm(path):
     "Load a model saved by `save_ddpm` (a file or a run folder): returns `(model, schedule, info)`."
@@ -288,16 +286,14 @@ def load_ddpm(path):
 def _timed(fn):
     t0 = time.time(); r = fn(); return r, time.time()-t0
 
-@register_problem('ddpm', help='conditional diffusion with classifier-free guidance; DDPM and DDIM samplers')
 def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume:bool=False, epochs:int|None=None,
-             show:bool=False, **over) -> dict:
+             show:bool=False, overwrite:bool=False, **over) -> dict:
     "Train the conditional DDPM on `data` at `budget`; grade guided DDIM and DDPM samples; write `out/metrics.json`, figures, `out/ddpm.pth`."
     import matplotlib.pyplot as plt
-    run = RunDir(out); t0 = time.time()
-    learn = ddpm_learner(data, budget, seed, run=run, **over)
-    cfg = learn.cfg
-    if epochs is not None: cfg['epochs'] = epochs
-    start = fit_resumable(learn, cfg['epochs'], run.checkpoint, lr=cfg['lr'], resume=resume, pct_start=cfg.get('pct_start', 0.1))
+    learn = ddpm_learner(data, budget, seed, epochs=epochs, **over)
+    run = RunDir(out, 'ddpm', overwrite); t0 = time.time()
+    learn.sample_grid.run, cfg = run, learn.cfg
+    start = fit_resumable(learn, cfg['epochs'], run.checkpoint, lr=cfg['lr'], resume=resume, pct_start=cfg['pct_start'])
     train_s = time.time()-t0
     save_ddpm(learn, run.path/'ddpm.pth')
     model, sched, nc = sampling_model(learn).eval(), learn.sched, learn.model.n_classes
@@ -316,7 +312,6 @@ def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume
     for w in cfg['ws']:
         sweep[str(w)] = acc if (w == cfg['w'] and cfg['n_sweep'] == cfg['n_eval']) else \
             classifier_accuracy(sample_digits(model, sched, lab_s, 'ddim', w, seed+1, cfg['steps'], bf16=bf), lab_s, classifier=clf)
-    from dlcv_course.classifier import run_info
     metrics = dict(problem='ddpm', data=str(data), accuracy=acc, sample_seconds_1000=round(s*1000/len(lab), 2),
                    sample_cpu_seconds_1000=round(cpu_s*1000/len(lab), 2), threads=torch.get_num_threads(),
                    sampler='ddim', steps=cfg['steps'], guidance=cfg['w'], n_samples=len(lab),
@@ -340,13 +335,12 @@ def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume
     return metrics
 
 # %% ../nbs/14_ddpm.ipynb #8e7a1c8e
-@register_sampler('ddpm', help='conditional diffusion: --sampler ddim|ddpm, --steps K (ddim), --guidance W')
 def sample_ddpm(checkpoint, n:int=1000, out='samples', seed:int=0, sampler:str='ddim', steps:int|None=None,
                 guidance:float|None=None, bf16:bool|None=None, **kw) -> dict:
-    "Write `n` guided samples (n/10 per digit) from the run folder `checkpoint` into `out` in the grading format."
+    "Write `n` guided samples (n/10 per digit) from the run folder `checkpoint` into `out` in the grading format; steps and guidance default to the run's."
     model, sched, info = load_ddpm(checkpoint)
     if bf16 is None: bf16 = bool(info.get('bf16')) and bf16_supported(next(model.parameters()).device)  # as trained, if it can
-    steps = steps or 20; w = 2. if guidance is None else guidance
+    steps = steps or info.get('steps', 15); w = info.get('guidance', 2.) if guidance is None else guidance
     labels = torch.arange(n) % model.n_classes
     labels = labels.sort(stable=True).values
     x, s = _timed(lambda: sample_digits(model, sched, labels, sampler, w, seed, steps, size=(info['size'],)*2, bf16=bf16))

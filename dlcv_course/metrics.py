@@ -16,7 +16,7 @@ from PIL import Image
 from fastai.basics import Callback, default_device
 from .data import get_dataset, to_float, to_uint8, ImageSet, DataError, DATASETS
 from .data import as_images, read_images, read_csv, check_files, IMAGE_EXTS, csv_line
-from .core import atomic_write, pick_budget
+from .core import atomic_write, pick_budget, predict_batches
 from .classifier import DigitNet, load_classifier, run_classifier, BUDGETS as CLASSIFIER_BUDGETS
 
 # %% auto #0
@@ -170,12 +170,8 @@ class FeatureExtractor:
             x = F.interpolate(x, size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False)
         return x
     def _run(self, images, fn) -> np.ndarray:
-        x, dev, out = as_uint8_images(images), default_device(), []
-        self.net.to(dev)
-        if self.head is not None: self.head.to(dev)
-        with torch.no_grad():
-            for i in range(0, len(x), self.bs): out.append(fn(self._prep(x[i:i+self.bs]).to(dev)).double().cpu())
-        return torch.cat(out).numpy()
+        if self.head is not None: self.head.to(default_device()).eval()
+        return predict_batches(self.net, as_uint8_images(images), lambda m, x: fn(x), self.bs, prep=self._prep).double().numpy()
     def _feats(self, x):
         return self.net(x)[0].flatten(1) if self.kind == 'inception' else self.net.features(x)
     def __call__(self, images) -> np.ndarray:

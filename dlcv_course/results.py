@@ -1,4 +1,4 @@
-"""Every number the course has measured, in one table: each problem and scenario against the homework pass mark and the paper, with the command, budget, date and machine that produced it.
+"""Every number the course has measured, at a glance: each problem and scenario against the homework pass mark and the paper, with the command, budget, date and machine that produced it.
 
 Docs: https://dlcv-course.github.io/dlcv_course/results.html.md"""
 
@@ -6,12 +6,13 @@ Docs: https://dlcv-course.github.io/dlcv_course/results.html.md"""
 
 # %% ../nbs/95_results.ipynb #3d99543c
 from __future__ import annotations
-import argparse, json, sys
+import argparse, html, json, re, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['METRICS', 'KNOWN', 'ROW_KEYS', 'REFERENCES', 'ORDER', 'reference', 'verdict', 'read_metrics', 'scenario_of',
-           'collect', 'load_results', 'update_results', 'results_table', 'results_html', 'main']
+__all__ = ['METRICS', 'KNOWN', 'ROW_KEYS', 'REFERENCES', 'ORDER', 'MET', 'RESULTS_CSS', 'FAMILIES', 'reference', 'verdict',
+           'relative_out', 'read_metrics', 'scenario_of', 'collect', 'load_results', 'update_results', 'runs_of',
+           'results_table', 'results_html', 'family_rows', 'results_chart', 'main']
 
 # %% ../nbs/95_results.ipynb #cadb91d7
 METRICS = {
@@ -34,19 +35,19 @@ REFERENCES = {
     ('dcgan', None, 'is'): dict(target='faces, Inception IS >= 2.00 / 2.15 (2021)'),
     ('wgan-gp', None, 'fid'): dict(target='faces, Inception FID <= 35 / 30 (2021), 30 / 27 (2022)', paper='students 25.99 (faces)'),
     ('wgan-gp', None, 'is'): dict(target='faces, Inception IS >= 2.00 / 2.15 (2021)'),
-    ('acgan', None, 'accuracy'): dict(target='>= 0.70 / 0.80', paper='students 0.84 to 0.93', check=('>=', 0.70, 0.80)),
-    ('ddpm', None, 'accuracy'): dict(target='>= 0.80 / 0.88', paper='students 0.995 to 0.999', check=('>=', 0.80, 0.88)),
+    ('acgan', None, 'accuracy'): dict(target='>= 0.70 / 0.80', paper='students 0.84 to 0.93', paper_values=(0.84, 0.93), check=('>=', 0.70, 0.80)),
+    ('ddpm', None, 'accuracy'): dict(target='>= 0.80 / 0.88', paper='students 0.995 to 0.999', paper_values=(0.995, 0.999), check=('>=', 0.80, 0.88)),
     ('ddpm', None, 'sample_seconds_1000'): dict(target='<= 900 s (15 min, on a GPU)', check=('<=', 900, 900)),
-    ('dann', 'mnist->mnistm', 'source_only'): dict(paper='paper 0.5225'),
-    ('dann', 'mnist->mnistm', 'dann'): dict(target='>= 0.88 and >= source-only + 0.15 (course)', paper='paper 0.7666; re-implementations 0.84 to 0.91', check=('>=', 0.88, 0.88)),
-    ('uda', 'mnist->mnistm', 'improved'): dict(target='>= 0.94 (course); beats DANN', paper='target-trained upper bound about 0.97', check=('>=', 0.94, 0.94)),
+    ('dann', 'mnist->mnistm', 'source_only'): dict(paper='paper 0.5225', paper_values=(0.5225,)),
+    ('dann', 'mnist->mnistm', 'dann'): dict(target='>= 0.88 and >= source-only + 0.15 (course)', paper='paper 0.7666; re-implementations 0.84 to 0.91', paper_values=(0.7666, 0.84, 0.91), check=('>=', 0.88, 0.88)),
+    ('uda', 'mnist->mnistm', 'improved'): dict(target='>= 0.94 (course); beats DANN', paper='target-trained upper bound about 0.97', paper_values=(0.97,), check=('>=', 0.94, 0.94)),
     ('ddpm', 'mnistm', 'accuracy'): dict(target='>= 0.90 (course)', check=('>=', 0.90, 0.90)),
-    ('dann', 'mnistm->usps', 'dann'): dict(target='>= 0.72 to 0.76', paper='students 0.90 to 0.93', check=('>=', 0.72, 0.76)),
-    ('dann', 'mnistm->svhn', 'dann'): dict(target='>= 0.40', paper='students 0.49 to 0.53', check=('>=', 0.40, 0.40)),
-    ('dann', 'svhn->mnistm', 'dann'): dict(target='>= 0.42', paper='students 0.49 to 0.61', check=('>=', 0.42, 0.42)),
+    ('dann', 'mnistm->usps', 'dann'): dict(target='>= 0.72 to 0.76', paper='students 0.90 to 0.93', paper_values=(0.90, 0.93), check=('>=', 0.72, 0.76)),
+    ('dann', 'mnistm->svhn', 'dann'): dict(target='>= 0.40', paper='students 0.49 to 0.53', paper_values=(0.49, 0.53), check=('>=', 0.40, 0.40)),
+    ('dann', 'svhn->mnistm', 'dann'): dict(target='>= 0.42', paper='students 0.49 to 0.61', paper_values=(0.49, 0.61), check=('>=', 0.42, 0.42)),
     ('uda', None, 'improved'): dict(target='beats DANN on the same scenario'),
-    ('uda', 'svhn->mnist', 'improved'): dict(target='beats DANN on the same scenario', paper='DANN 0.739 (paper) to 0.908; ADDA 0.933; CDAN 0.938'),
-    ('uda', 'mnist->usps', 'improved'): dict(target='beats DANN on the same scenario', paper='DANN 0.917; CDAN 0.960; CyCADA 0.956'),
+    ('uda', 'svhn->mnist', 'improved'): dict(target='beats DANN on the same scenario', paper='DANN 0.739 (paper) to 0.908; ADDA 0.933; CDAN 0.938', paper_values=(0.739, 0.908, 0.933, 0.938)),
+    ('uda', 'mnist->usps', 'improved'): dict(target='beats DANN on the same scenario', paper='DANN 0.917; CDAN 0.960; CyCADA 0.956', paper_values=(0.917, 0.960, 0.956)),
 }
 
 def _name(x) -> str:
@@ -95,9 +96,13 @@ def _note(problem:str, metric:str, m:dict) -> str:
         return f"{what}: target test accuracy, {g('n_target_test')} images"
     return ''
 
+def relative_out(command:str) -> str:
+    "`command` with an absolute `--out` folder made relative to the repository: `--out /tmp/runs/x` -> `--out runs/x`."
+    return re.sub(r'(--out[ =])(?:/|~/)\S*?([^/\s]+)/?(?=\s|$)', r'\1runs/\2', command)
+
 def _command(m:dict, folder:Path) -> str:
-    "The command recorded in `m`, else the `dlcv-course run` command that makes the same run."
-    if m.get('command'): return m['command']
+    "The command recorded in `m` (run folder made relative), else the `dlcv-course run` command that makes the same run."
+    if m.get('command'): return relative_out(m['command'])
     data = f"--source {m['source']} --target {m['target']}" if 'source' in m else f"--data {m.get('data', '?')}"
     return f"dlcv-course run {m['problem']} {data} --budget {m.get('budget', '?')} --out runs/{folder.name} (equivalent; run from a notebook)"
 
@@ -160,25 +165,123 @@ def update_results(run_dirs, path='nbs/results.json') -> list:
     return rows
 
 # %% ../nbs/95_results.ipynb #f3d3cde3
+MET = {'strong': '\u2713 strong', 'simple': '\u2713 simple', 'below': '\u2717 below', 'beats DANN': '\u2713 beats DANN',
+       'below DANN': '\u2717 below DANN', '': '\u2013'}
+
+def runs_of(rows:list) -> list:
+    "The distinct runs of `rows` in order, each dict(command, budget, date, machine, notes=[(metric, note)...])."
+    runs = {}
+    for r in rows:
+        k = (r['command'], r['budget'], r['date'], r['machine'])
+        runs.setdefault(k, dict(command=k[0], budget=k[1], date=k[2], machine=k[3], notes=[]))['notes'].append((r['metric'], r['note']))
+    return list(runs.values())
+
 def results_table(rows:list):
-    "The rows as a pandas DataFrame, values to 4 significant digits, with a 'meets' column (the pass mark verdict)."
+    "The rows as a compact pandas DataFrame: problem, scenario, metric, ours (4 digits), pass mark, paper, met, run number."
     import pandas as pd
-    cols = ['problem', 'scenario', 'metric', 'value', 'target', 'meets', 'paper', 'command', 'budget', 'date', 'machine', 'note']
-    df = pd.DataFrame([dict(r, value=f"{r['value']:.4g}", meets=verdict(r, rows)) for r in rows], columns=cols)
-    return df.rename(columns={'target': 'pass mark (simple / strong)', 'paper': 'paper / best known'})
+    num = {(u['command'], u['budget'], u['date'], u['machine']): i for i, u in enumerate(runs_of(rows), 1)}
+    recs = [dict(problem=r['problem'], scenario=r['scenario'], metric=r['metric'], ours=f"{r['value']:.4g}",
+                 mark=r['target'] or '\u2013', paper=r['paper'] or '\u2013', met=MET.get(verdict(r, rows), verdict(r, rows)),
+                 run=num[(r['command'], r['budget'], r['date'], r['machine'])]) for r in rows]
+    cols = ['problem', 'scenario', 'metric', 'ours', 'mark', 'paper', 'met', 'run']
+    return pd.DataFrame(recs, columns=cols).rename(columns={'mark': 'homework pass mark', 'paper': 'paper or best known'})
 
 # %% ../nbs/95_results.ipynb #ac10eade
-def results_html(rows:list) -> str:
-    "The rows as one HTML table (every cell in full, commands as code), for this page and the site."
-    import html
-    df, esc = results_table(rows), html.escape
-    cell = lambda c, v: f'<td><code>{esc(str(v))}</code></td>' if c == 'command' else f'<td>{esc(str(v))}</td>'
+RESULTS_CSS = """
+table.results, .jp-RenderedHTMLCommon table.results { width: 100%; table-layout: auto; margin: 0 0 .5em; }
+table.results td, table.results th, .jp-RenderedHTMLCommon table.results td, .jp-RenderedHTMLCommon table.results th {
+  text-align: left; vertical-align: top; font-size: 12px; padding: 3px 6px; overflow-wrap: break-word; }
+table.results td.num, .jp-RenderedHTMLCommon table.results td.num { text-align: right; white-space: nowrap; }
+table.results td.key, .jp-RenderedHTMLCommon table.results td.key { white-space: nowrap; }
+table.results tbody tr:nth-child(even) { background: #f6f7f9; }
+ol.results-runs { font-size: 12px; margin: .3em 0 0; padding-left: 2.2em; }
+ol.results-runs li { margin: 0 0 .45em; overflow-wrap: anywhere; }
+ol.results-runs code { font-size: 11px; white-space: normal; }
+ol.results-runs .how { color: #555; }
+"""
+
+def _wbr(s:str) -> str:
+    "`s` escaped, with a line-break chance after each underscore (long metric names wrap)."
+    return html.escape(s).replace('_', '_<wbr>')
+
+def results_html(rows:list, anchor:str='run') -> str:
+    "The compact table of `rows`, then the numbered list of their runs (command, budget, date, machine, notes), rows linked to runs."
+    df, esc, runs = results_table(rows), html.escape, runs_of(rows)
     head = ''.join(f'<th>{esc(c)}</th>' for c in df.columns)
+    def cell(c, v):
+        if c == 'run': return f'<td class="num"><a href="#{anchor}-{v}">[{v}]</a></td>'
+        if c == 'ours': return f'<td class="num">{esc(v)}</td>'
+        if c in ('problem', 'scenario'): return f'<td class="key">{esc(str(v))}</td>'
+        return f'<td>{_wbr(str(v)) if c == "metric" else esc(str(v))}</td>'
     body = '\n'.join('<tr>' + ''.join(cell(c, v) for c, v in zip(df.columns, r)) + '</tr>' for r in df.itertuples(index=False))
-    sel = ', '.join(f'{p}table.results {c}' for p in ('', '.jp-RenderedHTMLCommon ') for c in ('td', 'th'))  # beats JupyterLab's right-aligned cells
-    style = (f'<style>{sel} {{text-align: left; vertical-align: top; font-size: 12px; padding: 3px 6px;}}'
-             ' table.results code {font-size: 11px; white-space: normal;}</style>')
-    return f'{style}<table class="results"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
+    items = '\n'.join(f'<li id="{anchor}-{i}"><code>{esc(u["command"])}</code><br><span class="how">budget {esc(u["budget"])}, '
+                      f'{esc(u["date"])}, {esc(u["machine"])}.</span> ' + '; '.join(f'<i>{_wbr(m)}</i>: {esc(n)}' for m, n in u['notes'] if n) + '</li>'
+                      for i, u in enumerate(runs, 1))
+    return (f'<style>{RESULTS_CSS}</style><table class="results"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
+            f'<p style="font-size: 12px; margin: .6em 0 0;"><b>The runs</b> (run from the repository root):</p><ol class="results-runs">\n{items}\n</ol>')
+
+# %% ../nbs/95_results.ipynb #cadf914e
+FAMILIES = {
+    'generative models': dict(keys=[('acgan', 'accuracy'), ('ddpm', 'accuracy'), ('ddpm', 'accuracy_ddpm')],
+                              title='Generative models: accuracy of generated digits (graded by the course classifier)',
+                              xlabel='accuracy of the generated digits'),
+    'domain adaptation': dict(keys=[('dann', 'source_only'), ('dann', 'dann'), ('dann', 'target_only'), ('uda', 'dann'), ('uda', 'improved')],
+                              title='Domain adaptation: accuracy on the target test set', xlabel='target test accuracy'),
+    'diffusion sampling': dict(keys=[('ddpm', 'sample_seconds_1000'), ('ddpm', 'sample_seconds_1000_ddpm')], log=True,
+                               title='Diffusion: seconds per 1000 digits, ours on 2 CPU threads (homework: GPU)', xlabel='seconds per 1000 images (log scale)'),
+}
+
+def family_rows(rows:list, family:str) -> list:
+    "The rows of `FAMILIES[family]`, in its order of keys, then as in `rows`."
+    if family not in FAMILIES: raise ValueError(f"{family!r}: not a chart family (one of {', '.join(FAMILIES)})")
+    keys = FAMILIES[family]['keys']
+    return sorted([r for r in rows if (r['problem'], r['metric']) in keys], key=lambda r: keys.index((r['problem'], r['metric'])))
+
+def _legend(ax, used:set):
+    "A legend of the marks `used`, always in the same order, beside the chart."
+    from matplotlib.lines import Line2D
+    marks = {'ours': dict(marker='o', ms=8, color='#d6604d', lw=0),
+             'homework: simple pass mark': dict(marker='|', ms=14, mew=2, color='#999999', lw=0),
+             'homework: strong pass mark': dict(marker='|', ms=14, mew=2, color='#222222', lw=0),
+             'homework: pass mark (simple = strong)': dict(marker='|', ms=14, mew=2, color='#222222', lw=0),
+             'paper or best known (range)': dict(lw=8, color='#9ecae1'),
+             'paper or best known (one figure)': dict(marker='D', ms=6, color='#6baed6', lw=0)}
+    ax.legend([Line2D([], [], **marks[k]) for k in marks if k in used], [k for k in marks if k in used],
+              fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
+
+def results_chart(rows:list, family:str):
+    "A dot chart of one family's rows: ours (dot), the simple and strong pass marks (ticks), the paper's figures (band or diamond)."
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
+    sel, fam = family_rows(rows, family), FAMILIES[family]
+    if not sel: raise ValueError(f'no rows for the chart family {family!r} (problems and metrics {fam["keys"]})')
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(sel) + 1.3))
+    used, xs = {'ours'}, []
+    for y, r in enumerate(sel):
+        ref = reference(r['problem'], r['scenario'], r['metric'])
+        vals = ref.get('paper_values') or ()
+        if len(vals) > 1: ax.plot([min(vals), max(vals)], [y, y], lw=9, color='#9ecae1', solid_capstyle='butt', zorder=1); used.add('paper or best known (range)')
+        elif vals: ax.plot(vals, [y], 'D', ms=6, color='#6baed6', zorder=2); used.add('paper or best known (one figure)')
+        if ref.get('check'):
+            _, simple, strong = ref['check']
+            if simple != strong: ax.plot([simple], [y], '|', ms=18, mew=2, color='#999999', zorder=3); used.add('homework: simple pass mark')
+            ax.plot([strong], [y], '|', ms=18, mew=2, color='#222222', zorder=3)
+            used.add('homework: strong pass mark' if simple != strong else 'homework: pass mark (simple = strong)')
+            xs += [simple, strong]
+        ax.plot([r['value']], [y], 'o', ms=8, color='#d6604d', zorder=4)
+        ax.annotate(f"{r['value']:.4g}", (r['value'], y), xytext=(0, 7), textcoords='offset points', ha='center', fontsize=8)
+        xs += [r['value'], *vals]
+    ax.set_yticks(range(len(sel)), [f"{r['problem']} {r['scenario']}: {r['metric']}" for r in sel], fontsize=8)
+    ax.set_ylim(len(sel) - .4, -.8)
+    if fam.get('log'):
+        ax.set_xscale('log'); ax.set_xlim(min(xs) / 1.6, max(xs) * 1.6); ax.xaxis.set_major_formatter(ScalarFormatter())
+    else:
+        pad = (max(xs) - min(xs)) * .05; ax.set_xlim(min(xs) - pad, max(xs) + pad)
+    ax.set_xlabel(fam['xlabel'], fontsize=9); ax.set_title(fam['title'], fontsize=10, loc='left')
+    ax.grid(axis='x', alpha=.3); ax.tick_params(axis='x', labelsize=8)
+    _legend(ax, used)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/95_results.ipynb #32fc1650
 def main(argv=None):

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastai.basics import Learner, Callback, default_device, set_seed
 from .data import get_dataset
-from .core import make_dls, pick_budget, fit_resumable, RunDir, LossComponents, image_grid, torch_save, register_problem
+from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, LossComponents, image_grid, torch_save,
+                              predict_batches, tsne_2d, run_info)
 
 # %% auto #0
 __all__ = ['BUDGETS', 'reparameterize', 'ConvVAE', 'kld', 'vae_loss', 'ReconstructTarget', 'BetaSchedule', 'vae_learner',
@@ -81,19 +82,18 @@ class BetaSchedule(Callback):
         elif not self.training: self.learn.beta = self.beta
 
 # %% ../nbs/10_vae.ipynb #256698fe
-BUDGETS = dict(quick=dict(n_train=512, n_test=256, epochs=1, bs=64, lr=3e-3, nz=16, beta=1., warmup=0.3,
-                          betas=(0.5, 4.), sweep_epochs=1, n_tsne=200),
-               cpu=dict(n_train=None, n_test=None, epochs=15, bs=64, lr=3e-3, nz=16, beta=1., warmup=0.3,
-                        betas=(0.1, 0.3, 3., 10.), sweep_epochs=6, n_tsne=1000),
-               full=dict(n_train=None, n_test=None, epochs=40, bs=128, lr=2e-3, nz=32, beta=1., warmup=0.3,
-                         betas=(0.1, 0.3, 3., 10.), sweep_epochs=20, n_tsne=2000))
+BUDGETS = check_budgets(dict(
+    quick=dict(n_train=512, n_test=256, epochs=1, bs=64, lr=3e-3, nz=16, beta=1., warmup=0.3,
+               betas=(0.5, 4.), sweep_epochs=1, n_tsne=200),
+    cpu=dict(n_train=None, n_test=None, epochs=15, bs=64, lr=3e-3, nz=16, beta=1., warmup=0.3,
+             betas=(0.1, 0.3, 3., 10.), sweep_epochs=6, n_tsne=1000),
+    full=dict(n_train=None, n_test=None, epochs=40, bs=128, lr=2e-3, nz=32, beta=1., warmup=0.3,
+              betas=(0.1, 0.3, 3., 10.), sweep_epochs=20, n_tsne=2000)))
 
-def vae_learner(data='mnist', budget:str='cpu', seed:int=0, beta:float|None=None, size:int=28) -> Learner:
-    "A `Learner` for the conv VAE on `data` at `budget` (`beta` overrides the budget's)."
-    cfg = pick_budget(BUDGETS, budget); set_seed(seed)
-    if beta is not None: cfg['beta'] = beta
-    train = get_dataset(data, 'train', size=size)
-    if cfg['n_train'] is not None and cfg['n_train'] < len(train): train = train.subset(cfg['n_train'], seed=seed)
+def vae_learner(data='mnist', budget:str='cpu', seed:int=0, beta:float|None=None, size:int=28, epochs:int|None=None) -> Learner:
+    "A `Learner` for the conv VAE on `data` at `budget` (`beta` and `epochs` override the budget's)."
+    cfg = pick_budget(BUDGETS, budget, beta=beta, epochs=epochs); set_seed(seed)
+    train = get_dataset(data, 'train', size=size).cut(cfg['n_train'], seed)
     valid = get_dataset(data, 'valid', size=size)
     dls = make_dls(train, valid, bs=cfg['bs'], seed=seed)
     model = ConvVAE(nz=cfg['nz'])
@@ -105,15 +105,13 @@ def vae_learner(data='mnist', budget:str='cpu', seed:int=0, beta:float|None=None
     return learn
 
 # %% ../nbs/10_vae.ipynb #d6535c9a
-@torch.no_grad()
-def vae_eval(model, ds, bs:int=500) -> dict:
-    "Per-image MSE (per pixel), KLD and latent means `mu` of `model` on the (image, label) set `ds`."
-    dev = default_device(); model = model.to(dev).eval(); mse, kl, mus = [], [], []
-    for i in range(0, len(ds), bs):
-        x = torch.stack([ds[j][0] for j in range(i, min(i+bs, len(ds)))]).to(dev)
-        r, mu, lv = model(x)
-        mse.append((r - x).pow(2).flatten(1).mean(1).cpu()); kl.append(kld(mu, lv).cpu()); mus.append(mu.cpu())
-    return dict(mse=torch.cat(mse), kld=torch.cat(kl), mu=torch.cat(mus), labels=torch.as_tensor(ds.labels[:len(ds)]))
+def vae_eval(model, ds) -> dict:
+    "Per-image MSE (per pixel), KLD and latent means `mu` of `model` on the `ImageSet` `ds`, with its labels."
+    def per_image(m, x):
+        r, mu, lv = m(x)
+        return torch.cat([(r - x).pow(2).flatten(1).mean(1, keepdim=True), kld(mu, lv)[:, None], mu], 1)
+    out = predict_batches(model, ds, per_image)
+    return dict(mse=out[:, 0], kld=out[:, 1], mu=out[:, 2:], labels=ds.labels)
 
 def plot_reconstructions(model, ds, n:int=10):
     "The first `n` images of `ds` (top) above their reconstructions (bottom), with each one's MSE."
@@ -139,25 +137,21 @@ def plot_samples(model, n:int=32, seed:int=0):
 
 def plot_tsne(mu, labels, seed:int=0, title='t-SNE of test latents'):
     "t-SNE of the latent means `mu`, coloured by `labels`."
-    from sklearn.manifold import TSNE
-    e = TSNE(2, init='pca', perplexity=min(30, len(mu)//4), random_state=seed).fit_transform(mu.numpy())
+
+    e = tsne_2d(mu.numpy(), seed)
     fig = plt.figure(figsize=(4.5, 4))
     s = plt.scatter(e[:, 0], e[:, 1], c=labels.numpy(), cmap='tab10', s=5)
     plt.legend(*s.legend_elements(), fontsize=6, loc='best', markerscale=0.7); plt.title(title, fontsize=9); plt.xticks([]); plt.yticks([])
     return fig
 
 # %% ../nbs/10_vae.ipynb #6748a944
-@register_problem('vae', help='convolutional VAE: MSE + beta KLD, reconstructions, samples, t-SNE, beta sweep')
 def run_vae(data='mnist', budget:str='cpu', out='runs/vae', seed:int=0, resume:bool=False, epochs:int|None=None,
-            show:bool=False) -> dict:
+            show:bool=False, overwrite:bool=False) -> dict:
     "Train the conv VAE on `data` at `budget`; write `out/metrics.json` (test_mse, kld, the beta sweep), figures and `out/vae.pth`."
-    run = RunDir(out); t0 = time.time()
-    learn = vae_learner(data, budget, seed)
-    cfg = learn.cfg
-    if epochs is not None: cfg['epochs'] = epochs
+    learn = vae_learner(data, budget, seed, epochs=epochs); cfg = learn.cfg
+    test = get_dataset(data, 'test', size=cfg['size']).cut(cfg['n_test'], seed)  # every split is read before training
+    run = RunDir(out, 'vae', overwrite); t0 = time.time()
     start = fit_resumable(learn, cfg['epochs'], run.checkpoint, lr=cfg['lr'], resume=resume)
-    test = get_dataset(data, 'test', size=cfg['size'])
-    if cfg['n_test'] is not None: test = test.subset(cfg['n_test'], seed=seed)
     ev = vae_eval(learn.model, test)
     torch_save(dict(state_dict=learn.model.state_dict(), config=learn.model.config), run.path/'vae.pth')
     figs = dict(loss=learn.loss_components.plot(['mse', 'kld']), reconstructions=plot_reconstructions(learn.model, test),
@@ -175,7 +169,6 @@ def run_vae(data='mnist', budget:str='cpu', out='runs/vae', seed:int=0, resume:b
     figs['beta_sweep'] = fig
     for k, f in figs.items(): run.save_figure(f, k)
     if not show: plt.close('all')
-    from dlcv_course.classifier import run_info
     metrics = dict(problem='vae', data=str(data), test_mse=float(ev['mse'].mean()), kld=float(ev['kld'].mean()),
                    beta=cfg['beta'], warmup=cfg['warmup'], nz=cfg['nz'], beta_sweep=sweep, sweep_epochs=cfg['sweep_epochs'],
                    n_train=len(learn.dls.train.dataset), n_test=len(test), epochs=cfg['epochs'],

@@ -17,10 +17,9 @@ def test_quick_bench_json_equals_file(tmp_path):
     d = res['learner_overhead_detail']
     assert all(_positive(d[k]) for k in ('learner_seconds', 'plain_seconds', 'learner_cpu_seconds', 'plain_cpu_seconds'))
     assert d['steps'] > 0 and len(d['ratios']) == len(d['cpu_ratios']) == d['repeats']
-    from dlcv_course.cli import problems
+    from dlcv_course.registry import PROBLEMS
     rates = res['train_images_per_second']
-    assert set(rates) | set(res['not_measured']) == set(problems())
-    assert {'classifier', 'vae', 'dcgan', 'wgan-gp', 'acgan', 'ddpm', 'dann'} <= set(rates)
+    assert set(rates) == set(PROBLEMS)
     assert all(_positive(v) for v in rates.values()), rates
     s = res['sampling']
     assert s['ddim']['n'] > 0 and s['ddpm']['n'] > 0 and s['ddpm']['steps'] > s['ddim']['steps']
@@ -60,7 +59,7 @@ def test_weight_check_fails_when_the_runs_differ(trained, change):
     assert B.max_weight_diff(m, learner) > 1e-5
 
 def test_time_batches_counts_images_and_stops():
-    learn, lr, _ = B.TRAINERS['classifier']('quick')
+    learn = B.PROBLEMS['classifier'].load('learner')(budget='quick'); lr = learn.cfg['lr']
     tb = B.TimeBatches(3, warmup=1)
     with learn.no_bar(): learn.fit(1, lr, cbs=tb)
     assert tb.images == 3*learn.dls.train.bs and tb.count == 4 and tb.seconds > 0

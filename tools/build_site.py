@@ -55,6 +55,7 @@ main.site-main { margin-left: 240px; padding: 12px 28px 40px; max-width: 1100px;
   padding-top: 12px; font-family: system-ui, sans-serif; font-size: 14px; }
 .site-pager a { color: #1f4e8c; }
 .jp-RenderedHTMLCommon table { font-size: 12px; }
+.jp-InputArea-editor { overflow-x: auto; }  /* long code lines scroll instead of being cut off */
 .jp-RenderedHTMLCommon.jp-RenderedMarkdown pre { background: #f5f6f8; border: 1px solid #e3e6ea; border-radius: 4px; padding: 8px 10px;
   margin: 8px 0 12px; overflow-x: auto; }
 .jp-RenderedHTMLCommon.jp-RenderedMarkdown pre code { background: none; padding: 0; }

@@ -1,14 +1,23 @@
-"""Check the built site in a real browser: Debian's chromium, headless, driven through the DevTools protocol.
+r"""Check the built site in a real browser: Debian's chromium, headless, driven through the DevTools protocol.
 
 Usage: python tools/check_site.py [--site _site] [--shots DIR] [--timeout 60]
 
-Every HTML page of the site is opened. A page passes when it loads (its load event fires, it has a
-<title> and the site navigation), no JavaScript error is thrown, every <img> has loaded
-(complete and naturalWidth > 0), and every link inside the site resolves: the target file exists
-and, for `page.html#anchor`, the anchor is an id (or <a name>) on the target page. Links that leave
-the site (http, mailto) are counted, not followed; so are failed loads of external scripts (MathJax
-from its CDN where there is no network). A screenshot of each page goes to the shots folder
-(default SITE/_check/) with report.json. Prints a summary; the exit status is 1 if anything failed.
+Every HTML page of the site is opened at 1280 x 900 px. A page passes when it loads (its load event
+fires, it has a <title> and the site navigation), no JavaScript error is thrown, every <img> has
+loaded (complete and naturalWidth > 0), every link inside the site resolves (the target file exists
+and, for `page.html#anchor`, the anchor is an id or <a name> on the target page), and:
+- it loads nothing from outside the site: every request (DevTools Network.requestWillBeSent) is a
+  file of the site, a data:/blob: URL or localhost; a CDN script or font fails the page, online or not;
+- its math is typeset: once MathJax's startup promise has resolved, no text outside rendered math,
+  code and pre elements still holds TeX (`$...$`, `$$`, `\(`, `\[`, `\frac`, `\mathbb`, ...), and
+  MathJax reported no TeX error;
+- it does not scroll sideways: document.scrollingElement.scrollWidth <= window.innerWidth + 2 px
+  (the widest culprits are named), and no markdown cell, HTML or image output is wider than its
+  column (in nbconvert's layout such a cell scrolls inside the page, its right part hidden; text
+  outputs, code and pre blocks may scroll).
+Links that leave the site (http, mailto) are counted, not followed. A screenshot of each page goes
+to the shots folder (default SITE/_check/) with report.json. Prints a summary; the exit status is 1
+if anything failed.
 
 Needs chromium (`apt-get install -y chromium`; or set $CHROMIUM) and the `websocket-client` package.
 """
@@ -33,7 +42,61 @@ PROBE = r"""(() => {
                          nav: !!document.querySelector('nav.site-nav'), h1: (document.querySelector('h1') || {}).textContent || ''});
 })()"""
 
+# After MathJax is done: TeX left in text outside math/code, MathJax's TeX errors, what sticks out sideways, cut-off outputs.
+MATH_PROBE = r"""(() => {
+  const skip = 'mjx-container, script, style, code, pre, textarea, kbd, samp, .tex2jax_ignore';
+  const tex = /\$\$|\\\(|\\\[|\\(frac|dfrac|mathbb|mathcal|mathbf|mathrm|operatorname|sum|prod|int|sqrt|begin|left|right|nabla|partial|cdot|times|alpha|beta|gamma|theta|lambda|sigma|epsilon|mu|hat|tilde|text)(?![a-zA-Z])|\$[^$\s][^$]*?\$/;
+  const raw = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n && raw.length < 5; n = walk.nextNode()) {
+    const el = n.parentElement;
+    if (!el || el.closest(skip)) continue;
+    const m = n.textContent.match(tex);
+    if (m) { const i = Math.max(0, m.index - 30); raw.push(n.textContent.slice(i, m.index + 50).replace(/\s+/g, ' ').trim()); }
+  }
+  const errors = [...document.querySelectorAll('mjx-merror')].slice(0, 5).map(e => e.getAttribute('data-mjx-error') || e.textContent.slice(0, 80));
+  const W = window.innerWidth, wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.right <= W + 2 || r.width === 0) continue;
+    const p = el.parentElement;
+    if (p && p !== document.body && p.getBoundingClientRect().right > W + 2) continue;  // name the outermost culprit only
+    const cls = (typeof el.className === 'string' ? el.className : '').trim().split(/\s+/).filter(Boolean).slice(0, 2);
+    const text = el.textContent.trim().replace(/\s+/g, ' ').slice(0, 40);
+    wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + cls.map(c => '.' + c).join('') +
+              ` (${Math.round(r.right)} px right edge${text ? ': ' + JSON.stringify(text) : ''})`);
+    if (wide.length >= 3) break;
+  }
+  const cut = [...document.querySelectorAll('.jp-OutputArea-output:not(.jp-RenderedText), .jp-RenderedMarkdown')]
+    .filter(e => e.scrollWidth > e.clientWidth + 2).slice(0, 3)
+    .map(e => `${e.classList.contains('jp-RenderedMarkdown') ? 'a markdown cell' : 'an output'} scrolls sideways inside the page, ` +
+              `cut off at the right: ${e.scrollWidth} px in a ${e.clientWidth} px column: ${JSON.stringify(e.textContent.trim().replace(/\s+/g, ' ').slice(0, 40))}`);
+  return JSON.stringify({raw_tex: raw, tex_errors: errors, math: document.querySelectorAll('mjx-container').length,
+                         scroll_width: document.scrollingElement.scrollWidth, view_width: W, wide, cut});
+})()"""
+
+# Resolves when MathJax has typeset the page (or says why it cannot), then when the web fonts are in.
+MATHJAX_WAIT = r"""(async () => {
+  let state = 'none';
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    try { await MathJax.startup.promise; state = 'typeset'; } catch (e) { state = 'failed: ' + e; }
+  } else if (window.MathJax) state = 'not loaded';
+  if (document.fonts) await document.fonts.ready;
+  return state;
+})()"""
+
+LOCAL_HOSTS = {'localhost', '127.0.0.1', '[::1]', '::1'}
+
 class CheckError(Exception): pass
+
+def outside(url:str, site:Path) -> bool:
+    "Whether a request for `url` leaves the site: not data:/blob:/about:, not localhost, and for file: not under `site`."
+    u = urlsplit(url)
+    if u.scheme in ('data', 'blob', 'about', 'chrome', 'devtools'): return False
+    if u.scheme == 'file':
+        f = Path(unquote(u.path)).resolve()
+        return not (f == site or site in f.parents)
+    return (u.hostname or '') not in LOCAL_HOSTS
 
 def find_chromium() -> str:
     "The chromium executable: $CHROMIUM, else the first of chromium, chromium-browser, google-chrome on PATH."
@@ -105,16 +168,19 @@ class Browser:
             except subprocess.TimeoutExpired: self.proc.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
     def visit(self, url:str, timeout:float) -> dict:
-        "Open `url`; return the probe's findings, JS errors, failed loads and a PNG screenshot."
+        "Open `url`, wait for MathJax; return the probes' findings, JS errors, requests, failed loads and a PNG screenshot."
         c = self.cdp; c.events.clear()
         r = c.call('Page.navigate', url=url)
         if r.get('errorText'): return dict(error=f"navigation failed: {r['errorText']}")
         loaded = c.wait('Page.loadEventFired', timeout)
+        try: mathjax = c.call('Runtime.evaluate', expression=MATHJAX_WAIT, awaitPromise=True, returnByValue=True)['result'].get('value', '?')
+        except Exception as e: mathjax = f'did not finish: {e}'
         deadline = time.time() + 5  # images decode after load: give them a moment
         while True:
             info = json.loads(c.call('Runtime.evaluate', expression=PROBE, returnByValue=True)['result']['value'])
             if all(i['complete'] for i in info['imgs']) or time.time() > deadline: break
             time.sleep(0.2)
+        info.update(json.loads(c.call('Runtime.evaluate', expression=MATH_PROBE, returnByValue=True)['result']['value']), mathjax=mathjax)
         c.wait('Never.happens', 0.3)  # collect late events (errors thrown by scripts after load)
         js = []
         for e in c.events:
@@ -128,7 +194,7 @@ class Browser:
         failed = [dict(url=reqs.get(e['params']['requestId'], '?'), error=e['params'].get('errorText', ''))
                   for e in c.events if e['method'] == 'Network.loadingFailed']
         shot = base64.b64decode(c.call('Page.captureScreenshot', format='png')['data'])
-        return dict(info, loaded=loaded, js_errors=js, failed_loads=failed, screenshot=shot)
+        return dict(info, loaded=loaded, js_errors=js, failed_loads=failed, requests=list(reqs.values()), screenshot=shot)
 
 def _file_ids(path:Path) -> set:
     "The ids and <a name>s of an HTML file that was not opened in the browser."
@@ -154,9 +220,9 @@ def check_site(site='_site', shots=None, timeout:float=60, quiet=False) -> dict:
             if 'error' in r: bad(r['error']); pages.append(page); continue
             ids[p.resolve()] = set(r['ids'])
             shot = shots/(rel.replace('/', '__')[:-5] + '.png'); shot.write_bytes(r['screenshot'])
-            page.update(title=r['title'], screenshot=str(shot), images=len(r['imgs']), links=len(r['links']),
-                        external_failed=[f['url'] for f in r['failed_loads'] if not f['url'].startswith('file:')],
-                        _links=r['links'])
+            external = sorted({u for u in r['requests'] if outside(u, site)})
+            page.update(title=r['title'], screenshot=str(shot), images=len(r['imgs']), links=len(r['links']), math=r['math'],
+                        mathjax=r['mathjax'], scroll_width=r['scroll_width'], external_requests=external, _links=r['links'])
             if not r['loaded']: bad(f'the load event did not fire within {timeout} s')
             if not r['title'].strip(): bad('no <title>')
             if not r['nav']: bad('no site navigation (nav.site-nav)')
@@ -166,6 +232,13 @@ def check_site(site='_site', shots=None, timeout:float=60, quiet=False) -> dict:
             for f in r['failed_loads']:
                 if f['url'].startswith('file:') and not any(f['url'].endswith(i['src']) for i in r['imgs']):
                     bad(f"failed to load {unquote(urlsplit(f['url']).path)} ({f['error']})")
+            for u in external: bad(f'loads {u[:120]} from outside the site (serve it from the site: it fails offline)')
+            if r['mathjax'] not in ('typeset', 'none'): bad(f"MathJax {r['mathjax']}")
+            for t in r['raw_tex']: bad(f'raw TeX, not typeset: "{t}"')
+            for t in r['tex_errors']: bad(f'TeX error in an equation: {t}')
+            if r['scroll_width'] > r['view_width'] + 2:
+                bad(f"scrolls sideways: {r['scroll_width']} px wide at {r['view_width']} px; too wide: " + '; '.join(r['wide'] or ['?']))
+            for c in r['cut']: bad(c)
             pages.append(page)
         # links, once every page's anchors are known
         for page in pages:
@@ -194,13 +267,12 @@ def check_site(site='_site', shots=None, timeout:float=60, quiet=False) -> dict:
     return report
 
 def summary(report:dict, shots) -> str:
-    "A table of the pages (images, links, problems) and the list of problems."
+    "A table of the pages (images, links, typeset equations, page width, problems) and the list of problems."
     lines = [f"checked {len(report['pages'])} pages of {report['site']} in {report['browser']}",
-             f"{'page':28} {'images':>6} {'links':>6} {'problems':>8}  title"]
+             f"{'page':28} {'images':>6} {'links':>6} {'math':>5} {'width':>5} {'problems':>8}  title"]
     for p in report['pages']:
-        lines.append(f"{p['page']:28} {p.get('images', '-'):>6} {p.get('links', '-'):>6} {len(p['problems']):>8}  {p.get('title', '')[:60]}")
-    ext = sorted({u for p in report['pages'] for u in p.get('external_failed', [])})
-    if ext: lines.append(f'not checked: external resources that did not load (no network?): {", ".join(ext)}')
+        lines.append(f"{p['page']:28} {p.get('images', '-'):>6} {p.get('links', '-'):>6} {p.get('math', '-'):>5} "
+                     f"{p.get('scroll_width', '-'):>5} {len(p['problems']):>8}  {p.get('title', '')[:60]}")
     lines.append(f'screenshots and report.json: {shots}')
     lines += [f'PROBLEM {p}' for p in report['problems']]
     lines.append(f"{len(report['problems'])} problems" if report['problems'] else 'all pages OK')

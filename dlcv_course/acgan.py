@@ -12,27 +12,13 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.basics import default_device
 from fastai.vision.gan import GANLearner
-from .core import register_problem, register_sampler, image_grid, RunDir
-from .dcgan import (Generator, Critic, gan_learner, run_gan, generate, noise, load_generator, GENERATORS,
-                               _savefig, _is_digits, show_run)
+from .data import is_digits
+from .core import check_budgets, image_grid, RunDir
+from .gan import CondGenerator, Critic, gan_learner, gan_problem_learner, run_gan, generate, noise, load_generator
 
 # %% auto #0
-__all__ = ['ACGAN_BUDGETS', 'CondGenerator', 'ACDiscriminator', 'acgan_gen_loss', 'acgan_crit_loss', 'acgan_learner',
-           'class_grid', 'attribute_pairs', 'per_class_labels', 'sample_acgan', 'run_acgan', 'fake_face_folder']
-
-# %% ../nbs/13_acgan.ipynb #7286f01a
-class CondGenerator(nn.Module):
-    "ACGAN generator: noise (n, nz[, 1, 1]) and class labels (n,) -> images; the label enters one-hot, beside the noise."
-    def __init__(self, n_classes:int=10, size:int=28, nz:int=100, ngf:int=64, nc:int=3):
-        super().__init__()
-        self.config = dict(n_classes=n_classes, size=size, nz=nz, ngf=ngf, nc=nc)
-        self.n_classes, self.nz = n_classes, nz
-        self.g = Generator(size, nz + n_classes, ngf, nc)
-    def forward(self, z, y):
-        onehot = F.one_hot(y.long(), self.n_classes).to(z.dtype)
-        return self.g(torch.cat([z.reshape(len(z), -1), onehot], 1))
-
-GENERATORS['CondGenerator'] = CondGenerator
+__all__ = ['BUDGETS', 'ACDiscriminator', 'acgan_gen_loss', 'acgan_crit_loss', 'build_acgan', 'class_grid', 'attribute_pairs',
+           'per_class_labels', 'sample_acgan', 'acgan_learner', 'run_acgan', 'fake_face_folder']
 
 # %% ../nbs/13_acgan.ipynb #6dbe26fa
 class ACDiscriminator(Critic):
@@ -60,8 +46,8 @@ def acgan_crit_loss(real_pred, fake_pred, label):
     return _bce(sr, True) + _bce(sf, False) + F.cross_entropy(cr, label) + F.cross_entropy(cf, label)
 
 # %% ../nbs/13_acgan.ipynb #86534450
-def acgan_learner(dls, cfg:dict, n_classes:int=10) -> GANLearner:
-    "ACGAN: `CondGenerator`, `ACDiscriminator`, the ACGAN losses, Adam(2e-4, betas (0.5, 0.999))."
+def build_acgan(dls, cfg:dict, n_classes:int=10) -> GANLearner:
+    "ACGAN on `dls` for the budget row `cfg`: `CondGenerator`, `ACDiscriminator`, the ACGAN losses, Adam(lr, betas (0.5, 0.999))."
     size = cfg['size']
     return gan_learner(dls, CondGenerator(n_classes, size, cfg['nz'], cfg['ngf']), ACDiscriminator(n_classes, size, cfg['ndf']),
                        acgan_gen_loss, acgan_crit_loss, n_crit=1, lr=cfg['lr'], betas=(0.5, 0.999))
@@ -81,7 +67,6 @@ def per_class_labels(n:int, n_classes:int) -> torch.Tensor:
     "Labels for `n` samples, class by class, `n // n_classes` (or one more) of each."
     return torch.arange(n_classes).repeat_interleave(int(np.ceil(n/n_classes)))[:n]
 
-@register_sampler('acgan', help='class-conditional ACGAN samples: digits as {digit}_{index:03d}.png (100 per digit for --n 1000)')
 def sample_acgan(checkpoint, n:int=1000, out='samples', seed:int=0, **kw) -> dict:
     "Write `n` samples, class by class, of the ACGAN in `checkpoint` to `out`: `{digit}_{index:03d}.png` for digits, else `{index:04d}.png` + labels.csv."
     from dlcv_course.metrics import write_digits, write_images, write_predictions_csv
@@ -97,27 +82,32 @@ def sample_acgan(checkpoint, n:int=1000, out='samples', seed:int=0, **kw) -> dic
     return dict(model=g.kind, n=n, out=str(out), seed=seed, classes=' '.join(classes))
 
 # %% ../nbs/13_acgan.ipynb #1229f738
-ACGAN_BUDGETS = dict(
+BUDGETS = check_budgets(dict(
     quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, lr=2e-4, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
     cpu=dict(n_train=None, n_valid=256, epochs=60, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, lr=1e-3, n_fid=1000, grid_every=8, fid_every=5, n_fid_track=500),
-    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, lr=2e-4, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000))
+    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, lr=2e-4, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
 
-@register_problem('acgan', help='ACGAN (class-conditional; faces: attribute-conditional) graded by the course classifier')
+def acgan_learner(data='mnist', budget:str='cpu', seed:int=0) -> GANLearner:
+    "The ACGAN learner on `data` at `budget`, with its DataLoaders (labelled by `Smiling` for a face folder); `learn.cfg` holds the budget row."
+    return gan_problem_learner(build_acgan, BUDGETS, data, budget, seed, conditional=True)
+
 def run_acgan(data='mnist', budget:str='cpu', out='runs/acgan', seed:int=0, resume:bool=False, epochs:int|None=None,
-              attr:str|None=None, show:bool=False) -> dict:
+              attr:str|None=None, show:bool=False, overwrite:bool=False) -> dict:
     "Train an ACGAN on `data` (digits, or a face folder with `attr`, default Smiling) at `budget`; write metrics.json (accuracy, fid, is), figures, generator and graded samples."
-    from dlcv_course.metrics import write_digits, write_images
-    m, learn = run_gan('acgan', acgan_learner, ACGAN_BUDGETS, data, budget, out, seed, resume, epochs,
-                       conditional=True, attr=attr, show=show)
-    out, g = Path(out).expanduser(), learn.model.generator
+    from dlcv_course.metrics import write_digits
     import matplotlib.pyplot as plt
-    if _is_digits(data):
+    m, learn = run_gan('acgan', build_acgan, BUDGETS, data, budget, out, seed, resume, epochs,
+                       conditional=True, attr=attr, show=show, overwrite=overwrite)
+    out, g = Path(out).expanduser(), learn.model.generator
+    if is_digits(data):
         lab = per_class_labels(100*g.n_classes, g.n_classes)
         write_digits(generate(g, seed=seed, labels=lab), lab, out/'samples', overwrite=True)
     else:
         fig = plt.figure(figsize=(8, 2)); plt.imshow(image_grid(attribute_pairs(g, 10, seed), nrow=10)); plt.axis('off')
         cls = learn.dls.train.dataset.ds.classes
-        plt.title(f'the same noise: top {cls[0]!r}, bottom {cls[1]!r}', fontsize=9); _savefig(RunDir(out), fig, 'attribute_pairs', show)
+        plt.title(f'the same noise: top {cls[0]!r}, bottom {cls[1]!r}', fontsize=9)
+        RunDir(out, 'acgan').save_figure(fig, 'attribute_pairs', close=not show)
+        if show: plt.show()
     return m
 
 # %% ../nbs/13_acgan.ipynb #3392900d

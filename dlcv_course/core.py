@@ -22,8 +22,8 @@ from .data import to_float
 __all__ = ['BUDGET_NAMES', 'check_budgets', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load', 'save_model',
            'load_model', 'RunDir', 'run_info', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
            'random_shift', 'RandomShift', 'LossComponents', 'bf16_supported', 'use_bf16', 'BF16Autocast',
-           'autocast_callback', 'Checkpoint', 'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'image_grid',
-           'SampleGrid', 'predict_batches', 'tsne_2d']
+           'autocast_callback', 'Checkpoint', 'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'budget_out',
+           'run_or_load', 'small_png', 'show_figures', 'image_grid', 'SampleGrid', 'predict_batches', 'tsne_2d']
 
 # %% ../nbs/01_core.ipynb #81f1c255
 BUDGET_NAMES = ('quick', 'cpu', 'full')
@@ -355,6 +355,45 @@ def fit_resumable(learn, n_epoch:int, path, lr=None, resume:bool=False, one_cycl
     if one_cycle: learn.fit_one_cycle(n_epoch, lr, cbs=cbs, start_epoch=start, **kw)
     else: learn.fit(n_epoch, lr, cbs=cbs, start_epoch=start, **kw)
     return start
+
+# %% ../nbs/01_core.ipynb #b0527587
+def budget_out(out, budget:str) -> tuple:
+    "The budget (`DLCV_BUDGET` if set, else `budget`) and the run folder for it: `out`, or `out-{budget}` when overridden."
+    env, out = os.environ.get('DLCV_BUDGET'), Path(out)
+    if not env or env == budget: return budget, out
+    return env, out.with_name(f'{out.name}-{env}')
+
+def run_or_load(problem:str, out, budget:str='cpu', **kw) -> dict:
+    "The metrics of the `problem` run in `out` at `budget`: loaded if finished, resumed if partial, else trained (`DLCV_BUDGET` overrides `budget`)."
+    from dlcv_course.registry import PROBLEMS
+    if problem not in PROBLEMS: raise ValueError(f"unknown problem {problem!r}: choose one of {', '.join(PROBLEMS)}")
+    budget, out = budget_out(out, budget)
+    done = out/'metrics.json'
+    if done.exists():
+        m = json.loads(done.read_text())
+        if m.get('problem') == problem and m.get('budget') == budget: return m
+        raise ValueError(f"{done} is a {m.get('problem')} run at the {m.get('budget')!r} budget, not {problem} at {budget!r}: "
+                         f"delete the folder or choose another")
+    partial = any(out.glob('checkpoint*.pth'))
+    if partial: print(f'{out}: resuming the {problem} run')
+    return PROBLEMS[problem].load('run')(budget=budget, out=out, resume=partial, **kw)
+
+# %% ../nbs/01_core.ipynb #8175d0f3
+def small_png(path, colors:int=48, width:int=960) -> bytes:
+    "The PNG at `path`, at most `width` px wide, with an adaptive palette: a fraction of the bytes, so notebooks stay small."
+    import io
+    from PIL import Image
+    im, buf = Image.open(path).convert('RGB'), io.BytesIO()
+    if im.width > width: im = im.resize((width, round(im.height*width/im.width)), Image.LANCZOS)
+    im.quantize(colors).save(buf, format='png', optimize=True)
+    return buf.getvalue()
+
+def show_figures(folder, names) -> list:
+    "Display the figures `names` of the run `folder` (`figures/{name}.png`) that exist; returns the names shown."
+    from IPython.display import Image, display
+    shown = [n for n in names if (Path(folder)/'figures'/f'{n}.png').exists()]
+    for n in shown: display(Image(data=small_png(Path(folder)/'figures'/f'{n}.png')))
+    return shown
 
 # %% ../nbs/01_core.ipynb #de7281d2
 def image_grid(x, nrow:int=8):

@@ -1,4 +1,4 @@
-"""A deep convolutional GAN trained with fastai's `GANLearner`: the generator, the discriminator, the two losses, the small extensions fastai's GAN trainer needs, and the run skeleton the WGAN-GP and ACGAN notebooks reuse.
+"""A deep convolutional GAN on the course's GAN core: DCGAN's networks, its two BCE losses, its budget, and a run on MNIST with FID and IS.
 
 Docs: https://dlcv-course.github.io/dlcv_course/dcgan.html.md"""
 
@@ -6,80 +6,14 @@ Docs: https://dlcv-course.github.io/dlcv_course/dcgan.html.md"""
 
 # %% ../nbs/11_dcgan.ipynb #c229fc11
 from __future__ import annotations
-import time, warnings
-from functools import partial
-from pathlib import Path
-import numpy as np, torch
-from torch import nn
+import torch
 import torch.nn.functional as F
-from fastai.basics import Callback, Adam, default_device, set_seed, L
-from fastai.vision.gan import GANLearner, GANTrainer, GANLoss, FixedGANSwitcher, GANModule
-from .data import get_dataset, DataError
-from .core import (NoiseImages, make_dls, pick_budget, fit_resumable, RunDir, LossComponents, SampleGrid,
-                              image_grid, torch_save, torch_load, register_problem, register_sampler)
-from .classifier import run_info
-# fastai's GANTrainer stores `generator`/`critic`/`gen_mode` on itself, which its Callback base warns about: harmless
-warnings.filterwarnings('ignore', message='You are shadowing an attribute')
+from fastai.vision.gan import GANLearner
+from .core import check_budgets
+from .gan import Generator, Critic, gan_learner, gan_problem_learner, run_gan
 
 # %% auto #0
-__all__ = ['GENERATORS', 'DCGAN_BUDGETS', 'start_size', 'dcgan_init', 'Generator', 'Critic', 'dcgan_gen_loss', 'dcgan_crit_loss',
-           'real_fake', 'CondGANLoss', 'GANSchedule', 'gan_learner', 'StepLog', 'noise', 'generate', 'save_generator',
-           'load_generator', 'sample_gan', 'plot_gan_losses', 'plt_subplots', 'run_gan', 'show_run', 'dcgan_learner',
-           'run_dcgan']
-
-# %% ../nbs/11_dcgan.ipynb #3f3de367
-def start_size(size:int) -> tuple:
-    "The start size `s` and the number `k` of doublings from `s` to `size` (halve while even and above 4)."
-    s, k = size, 0
-    while s % 2 == 0 and s > 4: s //= 2; k += 1
-    if k < 1: raise ValueError(f"image size {size} cannot be built by doubling: use 28, 32, 64 or another s*2**k with k >= 1")
-    return s, k
-
-# %% ../nbs/11_dcgan.ipynb #7b374b31
-def dcgan_init(m:nn.Module):
-    "DCGAN's init, for `Module.apply`: conv weights N(0, 0.02), norm scales N(1, 0.02), biases 0."
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(m.weight, 0., 0.02)
-        if m.bias is not None: nn.init.zeros_(m.bias)
-    elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)) and m.weight is not None:
-        nn.init.normal_(m.weight, 1., 0.02); nn.init.zeros_(m.bias)
-
-class Generator(nn.Module):
-    "DCGAN generator: noise (n, nz[, 1, 1]) -> images (n, nc, size, size) in [-1, 1]."
-    def __init__(self, size:int=28, nz:int=100, ngf:int=64, nc:int=3):
-        super().__init__()
-        self.config = dict(size=size, nz=nz, ngf=ngf, nc=nc)
-        s, k = start_size(size); c = ngf*2**(k-1)
-        layers = [nn.ConvTranspose2d(nz, c, s, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
-        for _ in range(k-1):
-            layers += [nn.ConvTranspose2d(c, c//2, 4, 2, 1, bias=False), nn.BatchNorm2d(c//2), nn.ReLU(True)]; c //= 2
-        layers += [nn.ConvTranspose2d(c, nc, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-        self.nz = nz
-        self.apply(dcgan_init)
-    def forward(self, z): return self.net(z.reshape(len(z), -1, 1, 1))
-
-# %% ../nbs/11_dcgan.ipynb #7b50c424
-def _norm(kind, c:int):
-    if kind == 'batch': return nn.BatchNorm2d(c)
-    if kind == 'layer': return nn.GroupNorm(1, c)
-    if kind == 'instance': return nn.InstanceNorm2d(c, affine=True)
-    if kind is None: return nn.Identity()
-    raise ValueError(f"norm={kind!r}: use 'batch', 'layer', 'instance' or None")
-
-class Critic(nn.Module):
-    "DCGAN discriminator / WGAN critic: images (n, nc, size, size) -> one logit or score per image."
-    def __init__(self, size:int=28, ndf:int=64, nc:int=3, norm:str|None='batch'):
-        super().__init__()
-        self.config = dict(size=size, ndf=ndf, nc=nc, norm=norm)
-        s, k = start_size(size); c = ndf
-        layers = [nn.Conv2d(nc, c, 4, 2, 1), nn.LeakyReLU(0.2)]
-        for _ in range(k-1):
-            layers += [nn.Conv2d(c, 2*c, 4, 2, 1, bias=norm is None), _norm(norm, 2*c), nn.LeakyReLU(0.2)]; c *= 2
-        self.body, self.n_features, self.start = nn.Sequential(*layers), c, s
-        self.head = nn.Conv2d(c, 1, s)
-        self.apply(dcgan_init)
-    def forward(self, x): return self.head(self.body(x)).view(-1)
+__all__ = ['BUDGETS', 'dcgan_gen_loss', 'dcgan_crit_loss', 'build_dcgan', 'dcgan_learner', 'run_dcgan']
 
 # %% ../nbs/11_dcgan.ipynb #d35e1360
 def dcgan_gen_loss(fake_pred, output, target, *labels):
@@ -91,276 +25,24 @@ def dcgan_crit_loss(real_pred, fake_pred, *labels):
     return (F.binary_cross_entropy_with_logits(real_pred, torch.ones_like(real_pred)) +
             F.binary_cross_entropy_with_logits(fake_pred, torch.zeros_like(fake_pred)))
 
-# %% ../nbs/11_dcgan.ipynb #1dd3429a
-def real_fake(pred):
-    "The real/fake score of a critic's output (ACGAN's critic returns (score, class logits))."
-    return pred[0] if isinstance(pred, (tuple, list)) else pred
-
-class CondGANLoss(GANLoss):
-    "fastai's `GANLoss`, passing extra batch items (labels) to the generator and both losses, keeping the last fakes."
-    def generator(self, output, target, *labels):
-        "Score the fakes `output` and compute the generator loss."
-        fake_pred = self.gan_model.critic(output)
-        self.gen_loss = self.gen_loss_func(fake_pred, output, target, *labels)
-        return self.gen_loss
-    def critic(self, real_pred, input, *labels):
-        "Generate fakes from the noise `input` (and `labels`), score them and compute the critic loss."
-        self.fake = self.gan_model.generator(input, *labels).requires_grad_(False)
-        self.fake_pred = self.gan_model.critic(self.fake)
-        self.crit_loss = self.crit_loss_func(real_pred, self.fake_pred, *labels)
-        return self.crit_loss
-
-class GANSchedule(Callback):
-    "With fastai's `GANTrainer`: labels to the generator loss, frozen net left alone, schedule kept across epochs, loss parts."
-    order = 1  # after GANTrainer (0) and FixedGANSwitcher (0) in every event
-    def before_fit(self):
-        self._mode, self._count = None, None
-        self.switcher = next(cb for cb in self.learn.cbs if isinstance(cb, FixedGANSwitcher))
-    def before_train(self):  # runs after FixedGANSwitcher restarted its count: put it back
-        if self._count is not None: self.switcher.n_c, self.switcher.n_g = self._count
-    def before_batch(self):  # generator mode: xb = (noise, label...), yb = (image,) -> yb = (image, label...)
-        if self.gan_trainer.gen_mode and len(self.xb) > 1: self.learn.yb = tuple(self.yb) + tuple(self.xb[1:])
-    def after_loss(self):
-        if not self.training: return
-        if self.gan_trainer.gen_mode: self.learn.loss_parts = dict(gen_loss=self.loss)
-        else:
-            lf = self.learn.loss_func
-            self.learn.loss_parts = dict(crit_loss=self.loss, real_score=real_fake(self.pred).detach().mean(),
-                                         fake_score=real_fake(lf.fake_pred).detach().mean())
-    def before_step(self):  # the frozen network gets no update at all from Adam
-        frozen = self.gan_trainer.critic if self.gan_trainer.gen_mode else self.gan_trainer.generator
-        for p in frozen.parameters(): p.grad = None
-    def after_train(self): self._mode, self._count = self.gan_trainer.gen_mode, (self.switcher.n_c, self.switcher.n_g)
-    def after_validate(self):
-        if self._mode is not None: self.gan_trainer.switch(self._mode)
-
-# %% ../nbs/11_dcgan.ipynb #c2395d2c
-def gan_learner(dls, generator, critic, gen_loss_func, crit_loss_func, n_crit:int=1, n_gen:int=1,
-                lr:float=2e-4, betas=(0.5, 0.999), cbs=None, **kwargs) -> GANLearner:
-    "fastai's `GANLearner` with `FixedGANSwitcher(n_crit, n_gen)`, Adam(lr, betas, no weight decay), `CondGANLoss` and `GANSchedule`."
-    opt_func = partial(Adam, mom=betas[0], sqr_mom=betas[1], eps=1e-8, wd=0.)
-    learn = GANLearner(dls, generator, critic, gen_loss_func, crit_loss_func, switcher=FixedGANSwitcher(n_crit=n_crit, n_gen=n_gen),
-                       switch_eval=False, opt_func=opt_func, lr=lr, cbs=L(GANSchedule()) + L(cbs), **kwargs)
-    learn.loss_func = CondGANLoss(gen_loss_func, crit_loss_func, learn.model)
-    return learn
-
-# %% ../nbs/11_dcgan.ipynb #740415aa
-class StepLog(Callback):
-    "Record 'C' or 'G' for every training step (which network was trained) in `learn.step_log.steps`."
-    order = 2
-    def before_fit(self): self.steps = []
-    def after_step(self): self.steps.append('G' if self.gan_trainer.gen_mode else 'C')
-
-# %% ../nbs/11_dcgan.ipynb #55d3a84b
-def noise(n:int, nz:int, seed:int|None=None, device=None) -> torch.Tensor:
-    "`n` noise vectors (n, nz, 1, 1) from N(0, I), from a generator seeded with `seed` if given."
-    g = torch.Generator().manual_seed(seed) if seed is not None else None
-    return torch.randn(n, nz, 1, 1, generator=g).to(device or default_device())
-
-def generate(generator:nn.Module, n:int=None, seed:int|None=0, labels=None, bs:int=500, z=None) -> torch.Tensor:
-    "`n` images in [-1, 1] (on the CPU) from `generator` in eval mode; `labels` (n,) for a conditional one."
-    dev = next(generator.parameters()).device
-    if z is None: z = noise(n if labels is None else len(labels), generator.nz, seed, dev)
-    was = generator.training; generator.eval(); out = []
-    try:
-        with torch.no_grad():
-            for i in range(0, len(z), bs):
-                extra = () if labels is None else (torch.as_tensor(labels[i:i+bs]).to(dev),)
-                out.append(generator(z[i:i+bs].to(dev), *extra).float().cpu())
-    finally: generator.train(was)
-    return torch.cat(out)
-
-# %% ../nbs/11_dcgan.ipynb #6979c852
-GENERATORS = {}  # kind -> class, filled by the modules that define generators
-
-def save_generator(generator:nn.Module, path, kind:str, **info):
-    "Save `generator`'s weights, class name and configuration (plus `info`) to `path` (loads with `weights_only=True`)."
-    return torch_save(dict(state_dict=generator.state_dict(), kind=kind, cls=type(generator).__name__,
-                           config=generator.config, info=info), path)
-
-def load_generator(path) -> nn.Module:
-    "Load a generator saved by `save_generator`; `path` is the file or the run folder holding `generator.pth`."
-    path = Path(path).expanduser()
-    if path.is_dir(): path = path/'generator.pth'
-    d = torch_load(path)
-    if not isinstance(d, dict) or 'state_dict' not in d or d.get('cls') not in GENERATORS:
-        raise ValueError(f"{path}: not a dlcv_course GAN generator (written by `dlcv-course run dcgan|wgan-gp|acgan`)")
-    g = GENERATORS[d['cls']](**d['config']); g.load_state_dict(d['state_dict'])
-    g.kind, g.info = d['kind'], d.get('info', {})
-    return g.eval()
-
-GENERATORS['Generator'] = Generator
-
-# %% ../nbs/11_dcgan.ipynb #5debc930
-@register_sampler('dcgan', help='unconditional DCGAN samples as {index:04d}.png')
-def sample_gan(checkpoint, n:int=1000, out='samples', seed:int=0, **kw) -> dict:
-    "Write `n` samples of the generator in the run folder (or file) `checkpoint` to `out` as `{index:04d}.png`."
-    from dlcv_course.metrics import write_images
-    g = load_generator(checkpoint).to(default_device())
-    write_images(generate(g, n, seed=seed), out)
-    return dict(model=g.kind, n=n, out=str(out), seed=seed)
-
-register_sampler('wgan-gp', help='unconditional WGAN-GP samples as {index:04d}.png')(sample_gan)
-
-# %% ../nbs/11_dcgan.ipynb #354024c7
-def _cut(ds, n, seed): return ds if n is None or n >= len(ds) else ds.subset(n, seed=seed)
-
-def _is_digits(data) -> bool:
-    "Whether `data` is a digit domain (graded by the course classifier), not a face folder."
-    p = Path(str(data)).expanduser()
-    return not ((p/'train').is_dir() and (p/'val').is_dir() and not (p/'test').is_dir())
-
-def plot_gan_losses(lc:LossComponents, smooth:int=20):
-    "The per-batch loss components of a GAN run (smoothed), grouped in panels, against the training step."
-    groups = [('losses', ('crit_loss', 'gen_loss')), ("critic's mean score (a logit for DCGAN)", ('real_score', 'fake_score')),
-              ('Wasserstein estimate and gradient penalty', ('wasserstein', 'gp'))]
-    groups = [(t, [k for k in ks if any(k in b for b in lc.batches)]) for t, ks in groups]
-    groups = [(t, ks) for t, ks in groups if ks]
-    fig, axs = plt_subplots(1, len(groups), figsize=(4.2*len(groups), 3))
-    for ax, (title, ks) in zip(axs, groups):
-        for k in ks:
-            it = np.array([b['iter'] for b in lc.batches if k in b]); v = np.array([b[k] for b in lc.batches if k in b])
-            w = max(1, min(smooth, len(v)))
-            ax.plot(it[w-1:], np.convolve(v, np.ones(w)/w, mode='valid'), lw=1.2, label=k)
-        ax.set_title(title, fontsize=9); ax.set_xlabel('training step (critic and generator)'); ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-def plt_subplots(*a, **k):
-    import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(*a, squeeze=False, **k)
-    return fig, list(axs.flat)
-
-def _savefig(run, fig, name, show):
-    import matplotlib.pyplot as plt
-    fig.savefig(run.figures/f'{name}.png', dpi=80, bbox_inches='tight')
-    if show: plt.show()
-    else: plt.close(fig)
-
-# %% ../nbs/11_dcgan.ipynb #38f8ce83
-def run_gan(problem:str, make_learner, table:dict, data='mnist', budget:str='cpu', out='runs/gan', seed:int=0,
-            resume:bool=False, epochs:int|None=None, conditional:bool=False, attr:str|None=None, show:bool=False) -> tuple:
-    "Train a GAN built by `make_learner(dls, cfg, n_classes)` at `budget` of `table`; write metrics, figures, generator. Returns (metrics, learn)."
-    from dlcv_course import metrics as M
-    cfg = pick_budget(table, budget)
-    if epochs is not None: cfg['epochs'] = epochs
-    set_seed(seed); run = RunDir(out); t0, c0 = time.time(), time.process_time()
-    digits = _is_digits(data)
-    if not digits and conditional and attr is None: attr = 'Smiling'
-    size = cfg['size'] if digits else cfg.get('face_size', 64)
-    get = lambda split: get_dataset(data, split, size=size, attr=attr)
-    train, valid, test = _cut(get('train'), cfg['n_train'], seed), _cut(get('valid'), cfg['n_valid'], seed), get('test')
-    nz = cfg['nz']; cfg['size'] = size
-    dls = make_dls(NoiseImages(train, nz, labels=conditional), NoiseImages(valid, nz, labels=conditional),
-                   bs=cfg['bs'], n_inp=2 if conditional else 1, seed=seed)
-    learn = make_learner(dls, cfg, train.n_classes if conditional else 0)
-    G = learn.model.generator
-    n_fid = min(cfg['n_fid'], len(test)); reals = _cut(test, n_fid, seed)
-    cls_budget = 'quick' if budget == 'quick' else 'cpu'
-    if conditional:  # a fixed grid: one row per class
-        k = train.n_classes; per = 10 if k <= 10 else 1
-        grid_labels = torch.arange(k).repeat_interleave(per)
-        sample_fn = lambda l: l.model.generator(noise(len(grid_labels), nz, 1234, l.dls.device), grid_labels.to(l.dls.device))
-        nrow = per
-    else:
-        sample_fn = lambda l: l.model.generator(noise(64, nz, 1234, l.dls.device)); nrow = 8
-    grids = SampleGrid(sample_fn, every=cfg['grid_every'], run=run, nrow=nrow)
-    lc = LossComponents(); cbs = [grids, lc]
-    # FID: Inception where its weights are here; digit domains fall back on the course classifier
-    can_fid = digits or M.inception_weights() is not None
-    ext = M.feature_extractor(data if digits else 'mnist', cls_budget) if can_fid else None
-    def final_samples(gen, n, seed=0):
-        if not conditional: return generate(gen, n, seed=seed), None
-        lab = torch.arange(train.n_classes).repeat_interleave(int(np.ceil(n/train.n_classes)))[:n]
-        return generate(gen, seed=seed, labels=lab), lab
-    res0 = M.fid(final_samples(G, n_fid)[0], reals, extractor=ext) if can_fid else None
-    fcb = None
-    if can_fid and cfg.get('fid_every'):
-        if conditional:
-            fl = torch.arange(train.n_classes).repeat_interleave(int(np.ceil(cfg['n_fid_track']/train.n_classes)))[:cfg['n_fid_track']]
-            fs = lambda l, n: l.model.generator(noise(len(fl), nz, None, l.dls.device), fl.to(l.dls.device))
-        else: fs = lambda l, n: l.model.generator(noise(n, nz, None, l.dls.device))
-        fcb = M.FIDCallback(fs, reals, every=cfg['fid_every'], n=cfg['n_fid_track'], extractor=ext); cbs.append(fcb)
-    acb = None
-    if conditional and digits and cfg.get('fid_every'):  # accuracy of the course classifier over training
-        acb = M.AccuracyCallback(lambda l, lab: l.model.generator(noise(len(lab), nz, None, l.dls.device), lab), every=cfg['fid_every'],
-                                 n_per_class=20, n_classes=train.n_classes, domain=data, budget=cls_budget); cbs.append(acb)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', UserWarning)
-        learn.add_cbs(cbs)  # on the learner, so a resumed run gets their state (curves, grids) back from the checkpoint
-        start = fit_resumable(learn, cfg['epochs'], run.checkpoint, lr=cfg['lr'], resume=resume, one_cycle=False)
-    train_s = time.time()-t0  # including the untrained FID
-    x, lab = final_samples(G, n_fid, seed=seed)
-    metrics = dict(problem=problem, data=str(data), size=size, n_train=len(train), epochs=cfg['epochs'], bs=cfg['bs'],
-                   steps=learn.train_iter, resumed_from_epoch=start if resume else None)
-    if can_fid:
-        r = M.fid(x, reals, extractor=ext)
-        metrics.update(fid=r['fid'], fid_floor=r['fid_floor'], fid_untrained=res0['fid'], fid_extractor=r['extractor'],
-                       fid_n=r['n'], fid_reals=f"{r['n_reals']} {data} test images")
-        s = M.inception_score(x, extractor=ext)
-        metrics.update({'is': float(s), 'is_classifier': s.classifier})
-        if fcb is not None: metrics['fid_curve'] = [dict(epoch=h['epoch'], fid=round(h['fid'], 3)) for h in fcb.history]
-        if acb is not None: metrics['accuracy_curve'] = [dict(epoch=h['epoch'], accuracy=round(h['accuracy'], 4)) for h in acb.history]
-    else:
-        metrics.update(fid=None, fid_floor=None, fid_untrained=None, fid_extractor=None,
-                       note='no Inception weights here and no classifier for this domain: FID not measured')
-    if conditional and digits:
-        metrics['accuracy'] = M.classifier_accuracy(x, lab, domain=data, budget=cls_budget)
-        metrics['accuracy_classifier'] = getattr(M.course_classifier(data, cls_budget), 'name', 'course classifier')
-    metrics.update(seconds=round(time.time()-t0, 1), train_seconds=round(train_s, 1), cpu_seconds=round(time.process_time()-c0, 1),
-                   **run_info(budget, seed))
-    info = dict(data=str(data), classes=list(train.classes) if conditional else None, attr=attr)
-    save_generator(G, run.path/'generator.pth', kind=problem, **info)
-    # figures
-    import matplotlib.pyplot as plt
-    xg = x[:32] if not conditional else generate(G, seed=1234, labels=grid_labels)
-    fig = plt.figure(figsize=(4.5, 4.5)); plt.imshow(image_grid(xg, nrow=8 if not conditional else nrow))
-    plt.axis('off'); plt.title(f'{problem}: samples after {cfg["epochs"]} epochs', fontsize=9); _savefig(run, fig, 'samples', show)
-    if len(grids.grids) > 1: _savefig(run, grids.show_progress(5), 'progress', show)
-    if lc.batches: _savefig(run, plot_gan_losses(lc), 'losses', show)
-    if fcb is not None and fcb.history:
-        ax = fcb.plot(); ax.axhline(res0['fid'], ls=':', c='r', label=f'untrained ({res0["fid"]:.1f})'); ax.set_yscale('log'); ax.legend(fontsize=7)
-        _savefig(run, ax.figure, 'fid', show)
-    if acb is not None and acb.history: ax = acb.plot(); ax.set_ylim(0, 1); _savefig(run, ax.figure, 'accuracy', show)
-    run.save_metrics(metrics)
-    return metrics, learn
-
-# %% ../nbs/11_dcgan.ipynb #b02b64be
-def _small_png(path, colors:int=48, width:int=960) -> bytes:
-    "The PNG at `path`, at most `width` px wide, with an adaptive palette: a fraction of the bytes, so notebooks stay small."
-    import io
-    from PIL import Image as PImage
-    im, buf = PImage.open(path).convert('RGB'), io.BytesIO()
-    if im.width > width: im = im.resize((width, round(im.height*width/im.width)), PImage.LANCZOS)
-    im.quantize(colors).save(buf, format='png', optimize=True)
-    return buf.getvalue()
-
-def show_run(folder, keys=('fid', 'fid_floor', 'fid_untrained', 'is', 'accuracy', 'fid_extractor', 'epochs', 'steps',
-                           'seconds', 'cpu_seconds', 'machine', 'date'), figures=('samples', 'progress', 'losses', 'fid', 'accuracy')) -> dict:
-    "Show the metrics and figures of a finished run folder (what the `cpu` cells of the notebooks display)."
-    import json
-    from IPython.display import Image, display
-    folder = Path(folder)
-    m = json.loads((folder/'metrics.json').read_text())
-    for f in figures:
-        p = folder/'figures'/f'{f}.png'
-        if p.exists(): display(Image(data=_small_png(p)))
-    return {k: m[k] for k in keys if k in m}
-
-# %% ../nbs/11_dcgan.ipynb #70966c23
-DCGAN_BUDGETS = dict(
-    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, lr=2e-4, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
-    cpu=dict(n_train=None, n_valid=256, epochs=30, bs=64, ngf=64, ndf=64, nz=64, size=28, lr=2e-4, n_fid=1000, grid_every=6, fid_every=5, n_fid_track=500),
-    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, lr=2e-4, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000))
-
-def dcgan_learner(dls, cfg:dict, n_classes:int=0) -> GANLearner:
-    "The DCGAN of the course: `Generator`, BatchNorm `Critic`, BCE losses, Adam(2e-4, betas (0.5, 0.999))."
+# %% ../nbs/11_dcgan.ipynb #6962a5a6
+def build_dcgan(dls, cfg:dict, n_classes:int=0) -> GANLearner:
+    "The DCGAN of the course on `dls` for the budget row `cfg`: `Generator`, BatchNorm `Critic`, BCE losses, Adam(lr, betas (0.5, 0.999))."
     size = cfg['size']
     return gan_learner(dls, Generator(size, cfg['nz'], cfg['ngf']), Critic(size, cfg['ndf'], norm='batch'),
                        dcgan_gen_loss, dcgan_crit_loss, n_crit=1, lr=cfg['lr'], betas=(0.5, 0.999))
 
-@register_problem('dcgan', help='DCGAN (BCE, BatchNorm critic) with FID/IS against the test set')
+# %% ../nbs/11_dcgan.ipynb #70966c23
+BUDGETS = check_budgets(dict(
+    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, lr=2e-4, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
+    cpu=dict(n_train=None, n_valid=256, epochs=30, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, lr=2e-4, n_fid=1000, grid_every=6, fid_every=5, n_fid_track=500),
+    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, lr=2e-4, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
+
+def dcgan_learner(data='mnist', budget:str='cpu', seed:int=0) -> GANLearner:
+    "The DCGAN learner on `data` at `budget`, with its DataLoaders; `learn.cfg` holds the budget row."
+    return gan_problem_learner(build_dcgan, BUDGETS, data, budget, seed)
+
 def run_dcgan(data='mnist', budget:str='cpu', out='runs/dcgan', seed:int=0, resume:bool=False, epochs:int|None=None,
-              show:bool=False) -> dict:
+              show:bool=False, overwrite:bool=False) -> dict:
     "Train a DCGAN on `data` at `budget`; write `out/metrics.json` (fid, fid_floor, fid_untrained, is), figures and `out/generator.pth`."
-    return run_gan('dcgan', dcgan_learner, DCGAN_BUDGETS, data, budget, out, seed, resume, epochs, show=show)[0]
+    return run_gan('dcgan', build_dcgan, BUDGETS, data, budget, out, seed, resume, epochs, show=show, overwrite=overwrite)[0]

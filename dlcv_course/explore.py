@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np, torch
 from torch import nn
 import ipywidgets as widgets
-from .core import image_grid, torch_load
+from .core import image_grid, torch_load, tsne_2d
 from .data import get_dataset, ImageSet
-from .dcgan import generate, noise, load_generator
-from .acgan import CondGenerator  # registers the conditional generator with `load_generator`
+from .gan import generate, noise, load_generator
 from .vae import ConvVAE
-from .ddpm import sample_digits, load_ddpm
-from .dann import embed_features, predict, load_model, tsne_2d, _cut
+from .ddpm import sample_digits, load_ddpm, BUDGETS as DDPM_BUDGETS
+from .dann import embed_features, predict, load_model
 
 # %% auto #0
 __all__ = ['STAGES', 'png_bytes', 'Explorer', 'slerp', 'interpolate_latents', 'load_decoder', 'latent_explorer',
@@ -201,12 +200,15 @@ def latent_explorer(generator, nz:int|None=None, n_classes:int|None=None, n:int=
     return Explorer(c, draw, scale=scale, title=f'{name}: latent interpolation')
 
 # %% ../nbs/93_explore.ipynb #82ddd642
-def guidance_explorer(model, sched=None, n:int=20, w:float=2., sampler:str='ddim', steps:int=20, seed:int=0,
+def guidance_explorer(model, sched=None, n:int=20, w:float|None=None, sampler:str='ddim', steps:int|None=None, seed:int=0,
                       size:int|None=None, w_max:float=8., scale:int=2, title:str='') -> Explorer:
     "Samples of a conditional diffusion model (or run folder) with sliders for the guidance weight `w`, the sampler, DDIM steps, digit and seed."
+    info = dict(steps=DDPM_BUDGETS['cpu']['steps'], guidance=DDPM_BUDGETS['cpu']['w'])  # what the cpu budget grades with
     if isinstance(model, (str, Path)):
-        model, sched, info = load_ddpm(model)
-        size = size or info.get('size')
+        model, sched, saved = load_ddpm(model)
+        info.update({k: saved[k] for k in ('steps', 'guidance') if k in saved})  # what this run was graded with
+        size = size or saved.get('size')
+    w, steps = info['guidance'] if w is None else w, info['steps'] if steps is None else steps
     if sched is None: raise ValueError("guidance_explorer: give `sched`, the NoiseSchedule the model was trained with (or pass a run folder)")
     size, nc, in_ch = size or 28, model.n_classes, model.config['in_ch']
     c = dict(w=widgets.FloatSlider(w, min=0., max=w_max, step=0.5, description='guidance w', continuous_update=False),
@@ -226,7 +228,7 @@ def guidance_explorer(model, sched=None, n:int=20, w:float=2., sampler:str='ddim
 # %% ../nbs/93_explore.ipynb #d820f829
 def embed_models(models:dict, source:ImageSet, target:ImageSet, n:int=600, seed:int=0) -> dict:
     "For `n` test images (half source, half target): images, labels, domains, and per model its t-SNE of the features and its predictions."
-    s, t = _cut(source, n//2, seed), _cut(target, n//2, seed)
+    s, t = source.cut(n//2, seed), target.cut(n//2, seed)
     out = dict(images=torch.cat([s.images, t.images]), labels=torch.cat([s.labels, t.labels]).numpy(),
                domain=np.r_[np.zeros(len(s), int), np.ones(len(t), int)], names=(source.name or 'source', target.name or 'target'),
                emb={}, pred={})

@@ -10,12 +10,12 @@ import torch
 from torch import nn
 from fastai.basics import Callback
 from fastai.vision.gan import GANLearner
-from .core import register_problem
-from .dcgan import Generator, Critic, gan_learner, run_gan, real_fake, show_run
+from .core import check_budgets
+from .gan import Generator, Critic, gan_learner, gan_problem_learner, run_gan, real_fake, add_loss_parts
 
 # %% auto #0
-__all__ = ['WGAN_GP_BUDGETS', 'wgan_gen_loss', 'wgan_crit_loss', 'interpolate', 'gradient_penalty', 'GradientPenalty',
-           'wgan_critic', 'wgan_gp_learner', 'run_wgan_gp']
+__all__ = ['BUDGETS', 'wgan_gen_loss', 'wgan_crit_loss', 'interpolate', 'gradient_penalty', 'GradientPenalty', 'wgan_critic',
+           'build_wgan_gp', 'wgan_gp_learner', 'run_wgan_gp']
 
 # %% ../nbs/12_wgan_gp.ipynb #f82bcf89
 def wgan_gen_loss(fake_pred, output, target, *labels):
@@ -42,16 +42,17 @@ def gradient_penalty(critic, real, fake, eps=None) -> torch.Tensor:
 
 # %% ../nbs/12_wgan_gp.ipynb #a24a3b93
 class GradientPenalty(Callback):
-    "Add `lambda_gp` * `gradient_penalty` on real/fake interpolates to the critic's loss in critic steps."
-    order = 2  # after GANSchedule (1) has set this batch's loss parts
+    "Add `lambda_gp` * `gradient_penalty` between the step's real and fake images (`learn.gan_batch`) to the critic's loss."
+    order = 2  # after GANSchedule (1) has set this step's `gan_batch` and loss parts
     def __init__(self, lambda_gp:float=10.): self.lambda_gp = lambda_gp
     def after_loss(self):
         if not self.training or self.gan_trainer.gen_mode: return
-        gp = gradient_penalty(self.gan_trainer.critic, self.xb[0], self.learn.loss_func.fake)
+        b = self.learn.gan_batch
+        gp = gradient_penalty(self.gan_trainer.critic, b.real, b.fake)
         self.learn.loss_grad = self.learn.loss_grad + self.lambda_gp*gp
         self.learn.loss = self.learn.loss_grad.detach().clone()
-        parts = getattr(self.learn, 'loss_parts', None) or {}
-        self.learn.loss_parts = dict(parts, gp=gp.detach(), wasserstein=-(self.learn.loss_func.crit_loss.detach()))
+        # the Wasserstein estimate E[D(x)] - E[D(G(z))] is minus the critic's loss before the penalty
+        add_loss_parts(self.learn, gp=gp.detach(), wasserstein=-self.learn.loss_parts['crit_loss'])
 
 # %% ../nbs/12_wgan_gp.ipynb #f5d8d3b7
 def wgan_critic(size:int=28, ndf:int=64, nc:int=3, norm:str|None='layer') -> Critic:
@@ -59,21 +60,24 @@ def wgan_critic(size:int=28, ndf:int=64, nc:int=3, norm:str|None='layer') -> Cri
     if norm == 'batch': raise ValueError("a WGAN-GP critic must not use BatchNorm: the penalty is per sample")
     return Critic(size, ndf, nc, norm=norm)
 
-def wgan_gp_learner(dls, cfg:dict, n_classes:int=0) -> GANLearner:
-    "WGAN-GP: DCGAN generator, LayerNorm critic, `GradientPenalty(10)`, `FixedGANSwitcher(n_crit=5, n_gen=1)`, Adam(1e-4, (0, 0.9))."
+def build_wgan_gp(dls, cfg:dict, n_classes:int=0) -> GANLearner:
+    "WGAN-GP on `dls` for the budget row `cfg`: DCGAN generator, LayerNorm critic, `GradientPenalty(lambda_gp)`, `n_crit` critic steps per generator step, Adam(lr, (0, 0.9))."
     size = cfg['size']
     return gan_learner(dls, Generator(size, cfg['nz'], cfg['ngf']), wgan_critic(size, cfg['ndf']),
-                       wgan_gen_loss, wgan_crit_loss, n_crit=cfg.get('n_crit', 5), n_gen=1, lr=cfg['lr'], betas=(0., 0.9),
-                       cbs=GradientPenalty(cfg.get('lambda_gp', 10.)))
+                       wgan_gen_loss, wgan_crit_loss, n_crit=cfg['n_crit'], n_gen=1, lr=cfg['lr'], betas=(0., 0.9),
+                       cbs=GradientPenalty(cfg['lambda_gp']))
 
 # %% ../nbs/12_wgan_gp.ipynb #32d67bc8
-WGAN_GP_BUDGETS = dict(
-    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, lr=1e-4, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
-    cpu=dict(n_train=None, n_valid=256, epochs=30, bs=64, ngf=64, ndf=64, nz=64, size=28, lr=1e-4, n_fid=1000, grid_every=6, fid_every=5, n_fid_track=500),
-    full=dict(n_train=None, n_valid=1000, epochs=50, bs=64, ngf=64, ndf=64, nz=100, size=32, lr=1e-4, n_fid=1000, grid_every=10, fid_every=5, n_fid_track=1000))
+BUDGETS = check_budgets(dict(
+    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
+    cpu=dict(n_train=None, n_valid=256, epochs=30, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, n_fid=1000, grid_every=6, fid_every=5, n_fid_track=500),
+    full=dict(n_train=None, n_valid=1000, epochs=50, bs=64, ngf=64, ndf=64, nz=100, size=32, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, n_fid=1000, grid_every=10, fid_every=5, n_fid_track=1000)))
 
-@register_problem('wgan-gp', help='WGAN-GP (gradient penalty, LayerNorm critic, n_critic=5) with FID/IS')
+def wgan_gp_learner(data='mnist', budget:str='cpu', seed:int=0) -> GANLearner:
+    "The WGAN-GP learner on `data` at `budget`, with its DataLoaders; `learn.cfg` holds the budget row."
+    return gan_problem_learner(build_wgan_gp, BUDGETS, data, budget, seed)
+
 def run_wgan_gp(data='mnist', budget:str='cpu', out='runs/wgan-gp', seed:int=0, resume:bool=False, epochs:int|None=None,
-                show:bool=False) -> dict:
+                show:bool=False, overwrite:bool=False) -> dict:
     "Train a WGAN-GP on `data` at `budget`; write `out/metrics.json` (fid, fid_floor, fid_untrained, is), figures and `out/generator.pth`."
-    return run_gan('wgan-gp', wgan_gp_learner, WGAN_GP_BUDGETS, data, budget, out, seed, resume, epochs, show=show)[0]
+    return run_gan('wgan-gp', build_wgan_gp, BUDGETS, data, budget, out, seed, resume, epochs, show=show, overwrite=overwrite)[0]

@@ -4,8 +4,7 @@ import numpy as np, pytest, torch
 from torch import nn
 from dlcv_course.core import torch_save, image_grid
 from dlcv_course.data import ImageSet
-from dlcv_course.dcgan import Generator, save_generator, noise
-from dlcv_course.acgan import CondGenerator
+from dlcv_course.gan import Generator, CondGenerator, save_generator, noise
 from dlcv_course.vae import ConvVAE
 from dlcv_course.ddpm import UNet, NoiseSchedule
 from dlcv_course.dann import DANNNet, save_model

@@ -18,7 +18,7 @@ from .gan import CondGenerator, Critic, gan_learner, gan_problem_learner, run_ga
 
 # %% auto #0
 __all__ = ['BUDGETS', 'ACDiscriminator', 'acgan_gen_loss', 'acgan_crit_loss', 'build_acgan', 'class_grid', 'attribute_pairs',
-           'per_class_labels', 'sample_acgan', 'acgan_learner', 'run_acgan', 'fake_face_folder']
+           'per_class_labels', 'sample_acgan', 'run_acgan', 'acgan_learner', 'fake_face_folder']
 
 # %% ../nbs/13_acgan.ipynb #6dbe26fa
 class ACDiscriminator(Critic):
@@ -87,10 +87,6 @@ BUDGETS = check_budgets(dict(
     cpu=dict(n_train=None, n_valid=256, epochs=60, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, lr=1e-3, n_fid=1000, grid_every=8, fid_every=5, n_fid_track=500),
     full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, lr=2e-4, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
 
-def acgan_learner(data='mnist', budget:str='cpu', seed:int=0) -> GANLearner:
-    "The ACGAN learner on `data` at `budget`, with its DataLoaders (labelled by `Smiling` for a face folder); `learn.cfg` holds the budget row."
-    return gan_problem_learner(build_acgan, BUDGETS, data, budget, seed, conditional=True)
-
 def run_acgan(data='mnist', budget:str='cpu', out='runs/acgan', seed:int=0, resume:bool=False, epochs:int|None=None,
               attr:str|None=None, show:bool=False, overwrite:bool=False) -> dict:
     "Train an ACGAN on `data` (digits, or a face folder with `attr`, default Smiling) at `budget`; write metrics.json (accuracy, fid, is), figures, generator and graded samples."
@@ -109,6 +105,10 @@ def run_acgan(data='mnist', budget:str='cpu', out='runs/acgan', seed:int=0, resu
         RunDir(out, 'acgan').save_figure(fig, 'attribute_pairs', close=not show)
         if show: plt.show()
     return m
+
+def acgan_learner(data='mnist', budget:str='cpu', seed:int=0) -> GANLearner:
+    "The ACGAN learner on `data` at `budget`, with its DataLoaders (labelled by `Smiling` for a face folder); `learn.cfg` holds the budget row."
+    return gan_problem_learner(build_acgan, BUDGETS, data, budget, seed, conditional=True)
 
 # %% ../nbs/13_acgan.ipynb #3392900d
 def fake_face_folder(root, n_train:int=48, n_val:int=16, size:int=64, seed:int=0) -> Path:

@@ -18,8 +18,9 @@ from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, 
 
 # %% auto #0
 __all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'min_snr_weight',
-           'EpsLoss', 'EMAWeights', 'sampling_model', 'guided_eps', 'ddpm_sample', 'ddim_steps', 'ddim_sample',
-           'sample_digits', 'is_grayscale', 'ddpm_learner', 'save_ddpm', 'load_ddpm', 'run_ddpm', 'sample_ddpm']
+           'EpsLoss', 'EMAWeights', 'sampling_model', 'guided_eps', 'x0_from_eps', 'p_sample', 'p_sample_loop',
+           'ddim_steps', 'ddim_sample', 'sample_digits', 'is_grayscale', 'ddpm_learner', 'save_ddpm', 'load_ddpm',
+           'run_ddpm', 'sample_ddpm']
 
 # %% ../nbs/14_ddpm.ipynb #229846b7
 class NoiseSchedule:
@@ -161,29 +162,39 @@ def _shape(model, size:int=28):
     "The shape of one image of `model` (its `config['in_ch']` channels; 3 if it has no config)."
     return (getattr(model, 'config', {}).get('in_ch', 3), size, size)
 
-def _x0_from_eps(sched, x, t, eps, clip=True):
+def x0_from_eps(sched, x, t, eps, clip=True):
+    "The clean image the noise estimate `eps` implies at step `t`, clipped to [-1, 1] if `clip`."
     ab = sched.at('alpha_bar', t, x)
+    # \hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta) / \sqrt{\bar\alpha_t}
     x0 = (x - (1-ab).sqrt()*eps)/ab.sqrt()
     return x0.clamp(-1, 1) if clip else x0
 
 @torch.no_grad()
-def ddpm_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, shape=None, keep=(), clip:bool=True):
-    "Ancestral DDPM sampling of one image per class in `labels`, guided by `w`; `keep`: steps whose x_t to return too."
+def p_sample(model, sched:NoiseSchedule, x, t:int, c, w:float=0., g=None, clip:bool=True):
+    "One ancestral step x_t -> x_{t-1} of p_theta(x_{t-1} | x_t, c), with guidance `w`."
+    tt = torch.full((len(c),), t, device=x.device, dtype=torch.long)
+    x0 = x0_from_eps(sched, x, tt, guided_eps(model, x, tt, c, w), clip)
+    ab, ab_prev = float(sched.alpha_bar[t]), float(sched.alpha_bar[t-1]) if t > 0 else 1.
+    beta, alpha = float(sched.betas[t]), float(sched.alphas[t])
+    # \tilde\mu_t(x_t, \hat x_0) = \frac{\sqrt{\bar\alpha_{t-1}}\beta_t}{1-\bar\alpha_t} \hat x_0
+    #                            + \frac{\sqrt{\alpha_t}(1-\bar\alpha_{t-1})}{1-\bar\alpha_t} x_t
+    mean = (ab_prev**0.5*beta/(1-ab))*x0 + (alpha**0.5*(1-ab_prev)/(1-ab))*x
+    if t == 0: return mean
+    # \tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t ;  x_{t-1} = \tilde\mu_t + \sqrt{\tilde\beta_t}\, z
+    var = (1-ab_prev)/(1-ab)*beta
+    return mean + var**0.5*torch.randn(x.shape, generator=g, device=x.device)
+
+@torch.no_grad()
+def p_sample_loop(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, shape=None, keep=(), clip:bool=True):
+    "Ancestral DDPM sampling of one image per class in `labels`, all T steps from x_T ~ N(0, I), guided by `w`; `keep`: steps whose x_t to return too."
     model.eval(); dev = next(model.parameters()).device
     g = torch.Generator(dev).manual_seed(seed)
     c = torch.as_tensor(labels, device=dev).long()
     x = torch.randn(len(c), *(shape or _shape(model)), generator=g, device=dev)
     kept = {}
     for t in reversed(range(sched.T)):
-        tt = torch.full((len(c),), t, device=dev, dtype=torch.long)
         if t in keep: kept[t] = x.cpu()
-        eps = guided_eps(model, x, tt, c, w)
-        x0 = _x0_from_eps(sched, x, tt, eps, clip)
-        ab, ab_prev = float(sched.alpha_bar[t]), float(sched.alpha_bar[t-1]) if t > 0 else 1.
-        beta, alpha = float(sched.betas[t]), float(sched.alphas[t])
-        mean = (ab_prev**0.5*beta/(1-ab))*x0 + (alpha**0.5*(1-ab_prev)/(1-ab))*x
-        if t > 0: x = mean + ((1-ab_prev)/(1-ab)*beta)**0.5*torch.randn(x.shape, generator=g, device=dev)
-        else: x = mean
+        x = p_sample(model, sched, x, t, c, w, g, clip)
     return (x, kept) if keep else x
 
 def ddim_steps(T:int, steps:int) -> list:
@@ -203,15 +214,17 @@ def ddim_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, step
         tt = torch.full((len(c),), t, device=dev, dtype=torch.long)
         if t in keep: kept[t] = x.cpu()
         eps = guided_eps(model, x, tt, c, w, skip_uncond=skip_uncond)
-        x0 = _x0_from_eps(sched, x, tt, eps, clip)
+        x0 = x0_from_eps(sched, x, tt, eps, clip)
         ab = float(sched.alpha_bar[t]); ab_prev = float(sched.alpha_bar[ts[i+1]]) if i+1 < len(ts) else 1.
         if clip: eps = (x - ab**0.5*x0)/(1-ab)**0.5  # the noise consistent with the clipped x0
+        # \sigma = \eta \sqrt{(1-\bar\alpha_{prev})/(1-\bar\alpha_t)} \sqrt{1-\bar\alpha_t/\bar\alpha_{prev}}
         sigma = eta*((1-ab_prev)/(1-ab)*(1-ab/ab_prev))**0.5
+        # x_{prev} = \sqrt{\bar\alpha_{prev}}\,\hat x_0 + \sqrt{1-\bar\alpha_{prev}-\sigma^2}\,\epsilon + \sigma z
         x = ab_prev**0.5*x0 + max(1-ab_prev-sigma**2, 0.)**0.5*eps
         if sigma > 0: x = x + sigma*torch.randn(x.shape, generator=g, device=dev)
     return (x, kept) if keep else x
 
-def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=20, bs:int|None=None,
+def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=15, bs:int|None=None,
                   bf16:bool=False, **kw):
     "Sample one image per label with `sampler` ('ddim' or 'ddpm') in batches of `bs` (default 50 on a CPU, 500 on a GPU; the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU."
     labels = torch.as_tensor(labels).long(); out = []
@@ -222,7 +235,7 @@ def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int
         for i in range(0, len(labels), bs):
             lb = labels[i:i+bs]
             if sampler == 'ddim': x = ddim_sample(model, sched, lb, w=w, seed=seed+i, steps=steps, shape=shape, **kw)
-            elif sampler == 'ddpm': x = ddpm_sample(model, sched, lb, w=w, seed=seed+i, shape=shape, **kw)
+            elif sampler == 'ddpm': x = p_sample_loop(model, sched, lb, w=w, seed=seed+i, shape=shape, **kw)
             else: raise ValueError(f"--sampler {sampler!r}: choose ddpm (ancestral) or ddim.")
             out.append(x.cpu())
     x = torch.cat(out)

@@ -15,7 +15,7 @@ from .gan import Generator, Critic, gan_learner, gan_problem_learner, run_gan, r
 
 # %% auto #0
 __all__ = ['BUDGETS', 'wgan_gen_loss', 'wgan_crit_loss', 'interpolate', 'gradient_penalty', 'GradientPenalty', 'wgan_critic',
-           'build_wgan_gp', 'wgan_gp_learner', 'run_wgan_gp']
+           'build_wgan_gp', 'run_wgan_gp', 'wgan_gp_learner']
 
 # %% ../nbs/12_wgan_gp.ipynb #f82bcf89
 def wgan_gen_loss(fake_pred, output, target, *labels):
@@ -73,11 +73,11 @@ BUDGETS = check_budgets(dict(
     cpu=dict(n_train=None, n_valid=256, epochs=30, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, n_fid=1000, grid_every=6, fid_every=5, n_fid_track=500),
     full=dict(n_train=None, n_valid=1000, epochs=50, bs=64, ngf=64, ndf=64, nz=100, size=32, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, n_fid=1000, grid_every=10, fid_every=5, n_fid_track=1000)))
 
-def wgan_gp_learner(data='mnist', budget:str='cpu', seed:int=0) -> GANLearner:
-    "The WGAN-GP learner on `data` at `budget`, with its DataLoaders; `learn.cfg` holds the budget row."
-    return gan_problem_learner(build_wgan_gp, BUDGETS, data, budget, seed)
-
 def run_wgan_gp(data='mnist', budget:str='cpu', out='runs/wgan-gp', seed:int=0, resume:bool=False, epochs:int|None=None,
                 show:bool=False, overwrite:bool=False) -> dict:
     "Train a WGAN-GP on `data` at `budget`; write `out/metrics.json` (fid, fid_floor, fid_untrained, is), figures and `out/generator.pth`."
     return run_gan('wgan-gp', build_wgan_gp, BUDGETS, data, budget, out, seed, resume, epochs, show=show, overwrite=overwrite)[0]
+
+def wgan_gp_learner(data='mnist', budget:str='cpu', seed:int=0) -> GANLearner:
+    "The WGAN-GP learner on `data` at `budget`, with its DataLoaders; `learn.cfg` holds the budget row."
+    return gan_problem_learner(build_wgan_gp, BUDGETS, data, budget, seed)

@@ -2,7 +2,7 @@
 import json
 import pytest, torch
 from conftest import cli
-from dlcv_course.ddpm import (NoiseSchedule, q_sample, UNet, guided_eps, ddim_sample, ddpm_sample, ddim_steps,
+from dlcv_course.ddpm import (NoiseSchedule, q_sample, UNet, guided_eps, ddim_sample, p_sample_loop, ddim_steps,
                               DDPMNoise, sample_digits)
 
 torch.set_num_threads(1)
@@ -107,7 +107,7 @@ def test_samplers_recover_the_data_with_a_perfect_noise_predictor():
             ab = s.at('alpha_bar', t, x); return (x - ab.sqrt()*xs[c.clamp(max=9)])/(1 - ab).sqrt()
     lb = torch.arange(10)
     torch.testing.assert_close(ddim_sample(Oracle(), s, lb, steps=10), xs, atol=1e-4, rtol=0)
-    torch.testing.assert_close(ddpm_sample(Oracle(), s, lb), xs, atol=1e-4, rtol=0)
+    torch.testing.assert_close(p_sample_loop(Oracle(), s, lb), xs, atol=1e-4, rtol=0)
 
 
 def test_grayscale_data_trains_one_channel_and_samples_rgb():

@@ -11,18 +11,18 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 import torch.nn.functional as F
-from fastai.basics import Learner, Callback, CrossEntropyLossFlat, accuracy, default_device, set_seed
-from .data import get_dataset, ImageSet, DataError, to_float
+from fastai.basics import Learner, Callback, CrossEntropyLossFlat, accuracy, set_seed
+from .data import get_dataset, read_image_folder, ImageSet, DataError
 from . import core
-from .core import (make_dls, pick_budget, fit_resumable, RunDir, LossComponents, PairedDomains,
-                              atomic_write, torch_save, torch_load, register_problem)
-from .classifier import random_shift, run_info
+from .core import (make_dls, check_budgets, pick_budget, fit_resumable, RunDir, LossComponents, PairedDomains,
+                              atomic_write, torch_load, run_info, random_shift, predict_batches, tsne_2d)
 
 # %% auto #0
-__all__ = ['SIZE', 'BUDGETS', 'GradReverse', 'grad_reverse', 'lambda_p', 'GRLSchedule', 'per_image_norm', 'DANNNet', 'DANNLoss',
-           'label_accuracy', 'domain_accuracy', 'ShiftInputs', 'load_scenario', 'scenario_name', 'bound_learner',
-           'dann_learner', 'predict', 'accuracy_on', 'embed_features', 'tsne_2d', 'tsne_figure', 'read_image_folder',
-           'predict_csv', 'save_model', 'load_model', 'train_stage', 'run_dann']
+__all__ = ['SIZE', 'BUDGETS', 'SHIFTS', 'GradReverse', 'grad_reverse', 'lambda_p', 'GRLSchedule', 'per_image_norm', 'DANNNet',
+           'DANNLoss', 'label_accuracy', 'domain_accuracy', 'ShiftInputs', 'load_scenario', 'scenario_name',
+           'bound_learner', 'dann_learner', 'scenario_learner', 'predict', 'accuracy_on', 'predict_proba',
+           'embed_features', 'tsne_figure', 'predict_csv', 'save_model', 'load_model', 'epoch_values', 'train_stage',
+           'run_dann']
 
 # %% ../nbs/20_dann.ipynb #a5121d45
 class GradReverse(torch.autograd.Function):
@@ -127,15 +127,12 @@ class ShiftInputs(Callback):
 # %% ../nbs/20_dann.ipynb #50322d48
 SIZE = 28
 
-def _cut(ds, n, seed): return ds if n is None or n >= len(ds) else ds.subset(n, seed=seed)
-
 def load_scenario(source='mnist', target='mnistm', n_train:int|None=None, n_test:int|None=None, seed:int=0) -> dict:
     "The train/valid/test splits of `source` and `target` (names or folders) at 28 px, as `{'source': {...}, 'target': {...}}`."
     out = {}
     for dom, name in (('source', source), ('target', target)):
         d = {s: get_dataset(name, s, size=SIZE) for s in ('train', 'valid', 'test')}
-        d['train'] = _cut(d['train'], n_train, seed)
-        d['test'] = _cut(d['test'], n_test, seed)
+        d['train'], d['test'] = d['train'].cut(n_train, seed), d['test'].cut(n_test, seed)
         out[dom] = d
     if out['source']['train'].n_classes != out['target']['test'].n_classes:
         raise DataError(f"source {source!r} has {out['source']['train'].n_classes} classes but target {target!r} "
@@ -147,10 +144,12 @@ def scenario_name(source, target) -> str:
     return f"{Path(str(source)).name}->{Path(str(target)).name}"
 
 # %% ../nbs/20_dann.ipynb #9a2da2f0
-BUDGETS = dict(quick=dict(n_train=512, n_test=500, n_tsne=300, epochs_bound=2, epochs_dann=3, bs=64, lr=2e-3),
-               cpu=dict(n_train=None, n_test=None, n_tsne=1000, epochs_bound=8, epochs_dann=40, bs=64, lr=2e-3),
-               full=dict(n_train=None, n_test=None, n_tsne=2000, epochs_bound=20, epochs_dann=60, bs=128, lr=2e-3))
+BUDGETS = check_budgets(dict(
+    quick=dict(n_train=512,  n_test=500,  n_tsne=300,  epochs_bound=2,  epochs_dann=3,  bs=64,  lr=2e-3),
+    cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_bound=8,  epochs_dann=40, bs=64,  lr=2e-3),
+    full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_bound=20, epochs_dann=60, bs=128, lr=2e-3)))
 
+# %% ../nbs/20_dann.ipynb #81f464cd
 def bound_learner(train:ImageSet, valid:ImageSet, bs:int=64, seed:int=0, **net_kw) -> Learner:
     "A `Learner` that trains `DANNNet`'s feature extractor and label classifier on one labelled domain."
     set_seed(seed)
@@ -170,37 +169,48 @@ def dann_learner(source:dict, target:dict, bs:int=64, seed:int=0, max_lambda:flo
     loss.learn = learn
     return learn
 
+# %% ../nbs/20_dann.ipynb #e57017d6
+def scenario_learner(source='mnist', target='mnistm', budget:str='cpu', seed:int=0) -> Learner:
+    "The DANN `Learner` of the scenario `source` -> `target` at `budget`, with the budget's row in `learn.cfg`."
+    cfg = pick_budget(BUDGETS, budget)
+    data = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)
+    learn = dann_learner(data['source'], data['target'], bs=cfg['bs'], seed=seed)
+    learn.cfg = cfg
+    return learn
+
 # %% ../nbs/20_dann.ipynb #aea1cedb
-@torch.no_grad()
 def predict(model, ds:ImageSet, bs:int=500) -> torch.Tensor:
     "Predicted classes of `model` for every image of `ds`."
-    dev = default_device(); model = model.to(dev).eval()
-    return torch.cat([model(to_float(ds.images[i:i+bs]).to(dev)).argmax(1).cpu() for i in range(0, len(ds), bs)])
+    return predict_batches(model, ds, lambda m, x: m(x).argmax(1), bs=bs).long()
 
 def accuracy_on(model, ds:ImageSet) -> float:
     "Accuracy of `model` on the labelled `ds`."
     return float((predict(model, ds) == ds.labels).float().mean())
 
-@torch.no_grad()
+# %% ../nbs/20_dann.ipynb #08dc857a
+SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+def predict_proba(model, ds:ImageSet, bs:int=500, shifts=SHIFTS) -> torch.Tensor:
+    "Softmax class probabilities of `model` for every image of `ds`, averaged over the pixel `shifts` (dy, dx) of it."
+    def mean_softmax(m, x):
+        # \bar p(c|x) = 1/|S| \sum_{s \in S} softmax(G_y(G_f(\tau_s x)))_c
+        return torch.stack([F.softmax(m(torch.roll(x, s, (2, 3))), 1) for s in shifts]).mean(0)
+    return predict_batches(model, ds, mean_softmax, bs=bs)
+
+# %% ../nbs/20_dann.ipynb #4844131a
 def embed_features(model, ds:ImageSet, bs:int=500) -> np.ndarray:
-    "The feature extractor's output for every image of `ds`, as an N x D array."
-    dev = default_device(); model = model.to(dev).eval()
-    return torch.cat([model.embed(to_float(ds.images[i:i+bs]).to(dev)).cpu() for i in range(0, len(ds), bs)]).numpy()
+    "The features $G_f(x)$ of `model` (its `embed`) for every image of `ds`, as an N x D array."
+    return predict_batches(model, ds, lambda m, x: m.embed(x), bs=bs).numpy()
 
-def tsne_2d(features:np.ndarray, seed:int=0) -> np.ndarray:
-    "The 2-d t-SNE of `features` (N x D): PCA initialisation, perplexity min(30, N/4)."
-    from sklearn.manifold import TSNE
-    return TSNE(2, init='pca', perplexity=min(30, len(features)//4), random_state=seed).fit_transform(features)
-
+# %% ../nbs/20_dann.ipynb #98c45d61
 def tsne_figure(models:dict, source:ImageSet, target:ImageSet, n:int=1000, seed:int=0, title:str=''):
     "t-SNE of source and target test features for each of `models`: a row per model, coloured by class and by domain."
     import matplotlib.pyplot as plt
-    s, t = _cut(source, n//2, seed), _cut(target, n//2, seed)
+    s, t = source.cut(n//2, seed), target.cut(n//2, seed)
     labels = torch.cat([s.labels, t.labels]).numpy(); dom = np.r_[np.zeros(len(s)), np.ones(len(t))]
     fig, axs = plt.subplots(len(models), 2, figsize=(9, 4.2*len(models)), squeeze=False)
     for row, (name, m) in zip(axs, models.items()):
-        f = np.concatenate([embed_features(m, s), embed_features(m, t)])
-        z = tsne_2d(f, seed)
+        z = tsne_2d(np.concatenate([embed_features(m, s), embed_features(m, t)]), seed)
         sc = row[0].scatter(z[:, 0], z[:, 1], c=labels, cmap='tab10', s=4, vmin=-0.5, vmax=9.5)
         row[0].set_title(f'{name}: by class'); row[0].legend(*sc.legend_elements(), fontsize=6, loc='best', markerscale=0.7)
         for d, c, lab in ((0, 'tab:blue', 'source'), (1, 'tab:red', 'target')):
@@ -212,24 +222,12 @@ def tsne_figure(models:dict, source:ImageSet, target:ImageSet, n:int=1000, seed:
     return fig
 
 # %% ../nbs/20_dann.ipynb #74b7a0a2
-_EXTS = ('.png', '.jpg', '.jpeg', '.bmp')
-
-def read_image_folder(folder, size:int=SIZE) -> ImageSet:
-    "Every image file directly in `folder` (sorted by name), unlabelled, resized to `size`."
-    from PIL import Image
-    folder = Path(folder).expanduser()
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _EXTS) if folder.is_dir() else []
-    if not files: raise DataError(f"{folder}: no image files ({', '.join(_EXTS)}) in this folder")
-    ims = np.stack([np.asarray(Image.open(p).convert('RGB').resize((size, size), Image.BILINEAR)) for p in files])
-    return ImageSet(torch.from_numpy(ims).permute(0, 3, 1, 2), names=[p.name for p in files], classes=range(10),
-                    source=f'image files of {folder}', name=folder.name)
-
 def predict_csv(model, images, csv) -> pd.DataFrame:
     "Write `image_name,label` predictions of `model` for `images` (an `ImageSet` or a folder) to `csv`."
     if not isinstance(images, ImageSet):
         p = Path(images).expanduser()
         try: images = get_dataset(p, 'test', size=SIZE)
-        except DataError: images = read_image_folder(p)
+        except DataError: images = read_image_folder(p, size=SIZE)
     df = pd.DataFrame(dict(image_name=images.names, label=predict(model, images).numpy()))
     atomic_write(csv, lambda f: df.to_csv(f, index=False))
     return df
@@ -243,6 +241,12 @@ def load_model(path) -> DANNNet:
     "Load a `DANNNet` saved by `save_model` (with `weights_only=True`)."
     return core.load_model(path, DANNNet)
 
+def epoch_values(learn, checkpoint) -> list:
+    "The Recorder's per-epoch rows (losses, then metrics) of `learn`'s fit, or those saved in `checkpoint` when there was nothing left to fit."
+    if getattr(learn.recorder, 'values', None): return [[float(v) for v in row] for row in learn.recorder.values]
+    if not Path(checkpoint).exists(): return []
+    return (torch_load(checkpoint).get('recorder') or {}).get('values', [])
+
 def train_stage(stage:str, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False, quiet:bool=True) -> Learner:
     "Train `stage` ('source_only', 'dann' or 'target_only') on the scenario `data` with budget `cfg`; checkpoints in `run`."
     if stage == 'dann':
@@ -252,24 +256,23 @@ def train_stage(stage:str, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:b
         dom = data['source' if stage == 'source_only' else 'target']
         learn = bound_learner(dom['train'], dom['valid'], bs=cfg['bs'], seed=seed)
         n_epoch = cfg['epochs_bound']
-    t0 = time.time()
+    t0, ck = time.time(), run.path/f'checkpoint_{stage}.pth'
     if quiet:
-        with learn.no_bar(): fit_resumable(learn, n_epoch, run.path/f'checkpoint_{stage}.pth', lr=cfg['lr'], resume=resume)
-    else: fit_resumable(learn, n_epoch, run.path/f'checkpoint_{stage}.pth', lr=cfg['lr'], resume=resume)
-    learn.seconds, learn.n_epoch_done = time.time()-t0, n_epoch
+        with learn.no_bar(), learn.no_logging(): fit_resumable(learn, n_epoch, ck, lr=cfg['lr'], resume=resume)
+    else: fit_resumable(learn, n_epoch, ck, lr=cfg['lr'], resume=resume)
+    learn.seconds, learn.n_epoch_done, learn.epoch_values = time.time()-t0, n_epoch, epoch_values(learn, ck)
     save_model(learn.model, run.path/f'{stage}.pth', stage=stage)
     return learn
 
 # %% ../nbs/20_dann.ipynb #2e9a18d1
-@register_problem('dann', help='domain adaptation with DANN: source-only, DANN and target-only (--source S --target T)')
 def run_dann(data=None, budget:str='cpu', out='runs/dann', seed:int=0, resume:bool=False, epochs:int|None=None,
-             source='mnist', target='mnistm', show:bool=False) -> dict:
+             source='mnist', target='mnistm', show:bool=False, overwrite:bool=False) -> dict:
     "Source-only, DANN and target-only on `source` -> `target` at `budget`; writes `out/metrics.json`, figures, models and predictions."
     import matplotlib.pyplot as plt
-    run = RunDir(out); t0 = time.time()
-    cfg = pick_budget(BUDGETS, budget)
-    if epochs is not None: cfg.update(epochs_dann=epochs, epochs_bound=epochs)
-    data_ = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)
+    t0 = time.time()
+    cfg = pick_budget(BUDGETS, budget, epochs_dann=epochs, epochs_bound=epochs)
+    data_ = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)  # every split, before anything is written
+    run = RunDir(out, 'dann', overwrite)
     S, T = data_['source'], data_['target']
     learners, res = {}, {}
     for stage in ('source_only', 'dann', 'target_only'):
@@ -278,12 +281,13 @@ def run_dann(data=None, budget:str='cpu', out='runs/dann', seed:int=0, resume:bo
                           source_valid=accuracy_on(l.model, S['valid']), epochs=l.n_epoch_done, seconds=round(l.seconds, 1))
         print(f"{stage}: target test accuracy {res[stage]['target_test']:.4f} ({res[stage]['seconds']:.0f} s)")
     dl = learners['dann']
-    if len(dl.recorder.values): res['dann']['valid_domain_accuracy'] = float(dl.recorder.values[-1][-1])
+    if dl.epoch_values: res['dann']['valid_domain_accuracy'] = float(dl.epoch_values[-1][-1])
     predict_csv(dl.model, T['test'], run.path/'predictions.csv')
     name = scenario_name(source, target)
-    # figures
+    # figures (a resumed finished stage has no new curves: its figures stay as they are)
     if dl.loss_components.batches: run.save_figure(dl.loss_components.plot(), 'dann_loss_components')
-    fig, ax = plt.subplots(figsize=(4, 3)); dl.grl_schedule.plot(ax); run.save_figure(fig, 'grl_lambda')
+    if dl.grl_schedule.history:
+        fig, ax = plt.subplots(figsize=(4, 3)); dl.grl_schedule.plot(ax); run.save_figure(fig, 'grl_lambda')
     fig = tsne_figure({'source only': learners['source_only'].model, 'DANN': dl.model}, S['test'], T['test'],
                       n=cfg['n_tsne'], seed=seed, title=f'{name}: t-SNE of test features')
     run.save_figure(fig, 'tsne')

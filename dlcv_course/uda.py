@@ -6,34 +6,20 @@ Docs: https://dlcv-course.github.io/dlcv_course/uda.html.md"""
 
 # %% ../nbs/21_uda.ipynb #fcbb5b77
 from __future__ import annotations
-import time
-from pathlib import Path
-import numpy as np, torch
-import torch.nn.functional as F
+import copy, time
+import torch
 import matplotlib.pyplot as plt
-from fastai.basics import default_device
-from .data import ImageSet, to_float
-from .core import pick_budget, fit_resumable, RunDir, register_problem
-from .classifier import run_info
-from .dann import (dann_learner, train_stage, load_scenario, scenario_name, accuracy_on, predict_csv,
-                              tsne_figure, save_model, BUDGETS as DANN_BUDGETS)
+from fastai.basics import Learner, set_seed
+from .data import ImageSet
+from .core import check_budgets, pick_budget, fit_resumable, RunDir, run_info
+from .dann import (DANNNet, dann_learner, train_stage, load_scenario, scenario_name, predict_proba, accuracy_on,
+                              predict_csv, tsne_figure, save_model)
 
 # %% auto #0
-__all__ = ['SHIFTS', 'METHOD', 'BUDGETS', 'predict_proba', 'class_balanced_select', 'pseudo_label', 'concat_sets', 'self_train',
-           'run_uda']
+__all__ = ['METHOD', 'BUDGETS', 'class_balanced_select', 'pseudo_label', 'concat_sets', 'round_learner', 'uda_learner',
+           'self_train', 'run_uda']
 
 # %% ../nbs/21_uda.ipynb #fc7d687f
-SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
-
-@torch.no_grad()
-def predict_proba(model, ds:ImageSet, bs:int=500, shifts=SHIFTS) -> torch.Tensor:
-    "Softmax class probabilities of `model` for every image of `ds`, averaged over the pixel `shifts` (dy, dx) of it."
-    dev = default_device(); model = model.to(dev).eval(); out = []
-    for i in range(0, len(ds), bs):
-        x = to_float(ds.images[i:i+bs]).to(dev)
-        out.append(torch.stack([F.softmax(model(torch.roll(x, s, (2, 3))), 1) for s in shifts]).mean(0).cpu())
-    return torch.cat(out)
-
 def class_balanced_select(probs:torch.Tensor, q:float) -> tuple[torch.Tensor, torch.Tensor]:
     "Indices and predicted labels of the most confident fraction `q` of the images predicted as each class."
     conf, pred = probs.max(1)
@@ -60,46 +46,65 @@ def concat_sets(a:ImageSet, b:ImageSet) -> ImageSet:
 # %% ../nbs/21_uda.ipynb #aaab5413
 METHOD = 'DANN + class-balanced pseudo-label self-training (CBST)'
 
-BUDGETS = {k: dict(v, rounds=(0.5, 0.7, 0.9), epochs_round=e, lr_round=1e-3, max_rounds=m, tol=0.01)
-           for (k, v), e, m in zip(DANN_BUDGETS.items(), (1, 6, 8), (3, 8, 10))}
+BUDGETS = check_budgets(dict(
+    quick=dict(n_train=512,  n_test=500,  n_tsne=300,  epochs_dann=3,  bs=64,  lr=2e-3,
+               rounds=(0.5, 0.7, 0.9), epochs_round=1, lr_round=1e-3, max_rounds=3,  tol=0.01),
+    cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_dann=40, bs=64,  lr=2e-3,
+               rounds=(0.5, 0.7, 0.9), epochs_round=6, lr_round=1e-3, max_rounds=8,  tol=0.01),
+    full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_dann=60, bs=128, lr=2e-3,
+               rounds=(0.5, 0.7, 0.9), epochs_round=8, lr_round=1e-3, max_rounds=10, tol=0.01)))
 
-def self_train(model, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False, quiet:bool=True):
-    "Class-balanced self-training rounds from `model` on the scenario `data`; returns the model and per-round info."
+# %% ../nbs/21_uda.ipynb #6e75779c
+def round_learner(model, data:dict, q:float, cfg:dict, seed:int=0, probs=None) -> Learner:
+    "A self-training round's `Learner` from `model`'s weights on source + the top `q` per class of the pseudo-labelled target; `learn.cfg['lr']` is `cfg['lr_round']`."
     S, T = data['source'], data['target']
+    pl = pseudo_label(model, T['train'], q, probs=probs)
+    learn = dann_learner(dict(train=concat_sets(S['train'], pl), valid=S['valid']), T, bs=cfg['bs'], seed=seed)
+    learn.model.load_state_dict(model.state_dict())
+    learn.cfg, learn.n_pseudo = dict(cfg, lr=cfg['lr_round']), len(pl)
+    return learn
+
+def uda_learner(source='mnist', target='mnistm', budget:str='cpu', seed:int=0) -> Learner:
+    "The first self-training round's `Learner` of `source` -> `target` at `budget`, pseudo-labelled by a freshly initialised `DANNNet`."
+    cfg = pick_budget(BUDGETS, budget)
+    data = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)
+    set_seed(seed)
+    return round_learner(DANNNet(n_classes=data['source']['train'].n_classes), data, cfg['rounds'][0], cfg, seed+1)
+
+# %% ../nbs/21_uda.ipynb #42598045
+def self_train(model, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False, quiet:bool=True):
+    "Class-balanced self-training rounds from `model` on the scenario `data`; returns the model, per-round info and the last round's `Learner`."
+    T, rounds = data['target'], cfg['rounds']
     info, probs = [], predict_proba(model, T['train'])
-    for r in range(cfg.get('max_rounds', len(cfg['rounds']))):
-        if r >= len(cfg['rounds']) and info[-1]['changed'] < cfg.get('tol', 0.): break
-        q = cfg['rounds'][min(r, len(cfg['rounds'])-1)]
+    for r in range(cfg['max_rounds']):
+        if r >= len(rounds) and info[-1]['changed'] < cfg['tol']: break
+        q = rounds[min(r, len(rounds)-1)]
         t0 = time.time()
-        pl = pseudo_label(model, T['train'], q, probs=probs)
-        learn = dann_learner(dict(train=concat_sets(S['train'], pl), valid=S['valid']), T, bs=cfg['bs'], seed=seed+r+1)
-        learn.model.load_state_dict(model.state_dict())
+        learn = round_learner(model, data, q, cfg, seed=seed+r+1, probs=probs)
         ck = run.path/f'checkpoint_selftrain{r}.pth'
         if quiet:
-            with learn.no_bar(): fit_resumable(learn, cfg['epochs_round'], ck, lr=cfg['lr_round'], resume=resume)
-        else: fit_resumable(learn, cfg['epochs_round'], ck, lr=cfg['lr_round'], resume=resume)
+            with learn.no_bar(), learn.no_logging(): fit_resumable(learn, cfg['epochs_round'], ck, lr=learn.cfg['lr'], resume=resume)
+        else: fit_resumable(learn, cfg['epochs_round'], ck, lr=learn.cfg['lr'], resume=resume)
         model, prev = learn.model, probs
         probs = predict_proba(model, T['train'])
         changed = float((probs.argmax(1) != prev.argmax(1)).float().mean())
-        info.append(dict(round=r, q=q, n_pseudo=len(pl), changed=round(changed, 4), seconds=round(time.time()-t0, 1)))
-        print(f"self-training round {r}: {len(pl)} pseudo-labelled target images (q={q}); {changed:.1%} of the target predictions changed")
+        info.append(dict(round=r, q=q, n_pseudo=learn.n_pseudo, changed=round(changed, 4), seconds=round(time.time()-t0, 1)))
+        print(f"self-training round {r}: {learn.n_pseudo} pseudo-labelled target images (q={q}); {changed:.1%} of the target predictions changed")
     return model, info, learn
 
 # %% ../nbs/21_uda.ipynb #98fab4d2
-@register_problem('uda', help=f'improved domain adaptation: {METHOD}, against DANN (--source S --target T)')
 def run_uda(data=None, budget:str='cpu', out='runs/uda', seed:int=0, resume:bool=False, epochs:int|None=None,
-            source='mnist', target='mnistm', show:bool=False) -> dict:
+            source='mnist', target='mnistm', show:bool=False, overwrite:bool=False) -> dict:
     "DANN, then class-balanced self-training, on `source` -> `target` at `budget`; writes `out/metrics.json`, figures and predictions."
-    run = RunDir(out); t0 = time.time()
-    cfg = pick_budget(BUDGETS, budget)
-    if epochs is not None: cfg.update(epochs_dann=epochs)
-    data_ = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)
+    t0 = time.time()
+    cfg = pick_budget(BUDGETS, budget, epochs_dann=epochs)
+    data_ = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)  # every split, before anything is written
+    run = RunDir(out, 'uda', overwrite)
     S, T = data_['source'], data_['target']
     dl = train_stage('dann', data_, cfg, run, seed, resume, quiet=not show)
     dann_model = dl.model
     acc_dann = accuracy_on(dann_model, T['test'])
     print(f"dann: target test accuracy {acc_dann:.4f}")
-    import copy
     model, rounds, last = self_train(copy.deepcopy(dann_model), data_, cfg, run, seed, resume, quiet=not show)
     acc = accuracy_on(model, T['test'])
     print(f"improved: target test accuracy {acc:.4f}")

@@ -56,14 +56,16 @@ class ConvVAE(nn.Module):
 # %% ../nbs/10_vae.ipynb #bd894872
 def kld(mu, logvar):
     "KL(N(mu, exp(logvar)) || N(0, I)) per image: summed over latent dimensions, shape (batch,)."
+    # D_{KL}(q(z|x) \| p(z)) = -\tfrac12 \sum_j (1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2)
     return -0.5*(1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
 
 def vae_loss(pred, x, beta:float=1., parts:dict|None=None):
     "Per-image summed squared error + beta * per-image KLD, averaged over the batch; per-pixel MSE and KLD into `parts`."
     recon, mu, logvar = pred
-    se = (recon - x).pow(2).flatten(1).sum(1)
+    se = (recon - x).pow(2).flatten(1).sum(1)   # -\log p(x|z) up to constants, for a Gaussian decoder: \lVert x - \hat x \rVert^2
     kl = kld(mu, logvar)
     if parts is not None: parts.update(mse=se.detach().mean()/x[0].numel(), kld=kl.detach().mean())
+    # the negative ELBO with a weight on its prior term: \lVert x - \hat x \rVert^2 + \beta\, D_{KL}(q(z|x) \| p(z))
     return (se + beta*kl).mean()
 
 # %% ../nbs/10_vae.ipynb #ef73bc8f

@@ -37,7 +37,8 @@ def gradient_penalty(critic, real, fake, eps=None) -> torch.Tensor:
     x_hat, _ = interpolate(real.detach(), fake.detach(), eps)
     x_hat.requires_grad_(True)
     score = real_fake(critic(x_hat))
-    grad, = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+    grad, = torch.autograd.grad(score.sum(), x_hat, create_graph=True)   # \nabla_{\hat x} D(\hat x), one per sample
+    # \mathbb E_{\hat x}\,(\lVert \nabla_{\hat x} D(\hat x) \rVert_2 - 1)^2
     return ((grad.flatten(1).norm(2, dim=1) - 1)**2).mean()
 
 # %% ../nbs/12_wgan_gp.ipynb #a24a3b93

@@ -97,7 +97,7 @@ def _note(problem:str, metric:str, m:dict) -> str:
     return ''
 
 def relative_out(command:str) -> str:
-    "`command` with an absolute `--out` folder made relative to the repository: `--out /tmp/runs/x` -> `--out runs/x`."
+    "`command` with an absolute `--out` folder made relative to the repository: `--out /scratch/runs/x` -> `--out runs/x`."
     return re.sub(r'(--out[ =])(?:/|~/)\S*?([^/\s]+)/?(?=\s|$)', r'\1runs/\2', command)
 
 def _command(m:dict, folder:Path) -> str:

@@ -16,12 +16,25 @@ __all__ = ['USER_ERRORS', 'print_table', 'cmd_run', 'cmd_data', 'cmd_sample', 'c
            'main']
 
 # %% ../nbs/90_cli.ipynb #be4af1b7
+class _Parser(argparse.ArgumentParser):
+    "argparse, with every argument error as the one line `dlcv-course: error: ...` (after the usage), exit status 2."
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f'dlcv-course: error: {message}\n')
+
+def _seed(s:str) -> int:
+    "A seed argument: an integer in 0..2**32-1 (what NumPy's and PyTorch's generators take)."
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+    if not 0 <= v < 2**32: raise argparse.ArgumentTypeError(f"{s}: a seed is an integer in 0..4294967295, e.g. --seed 0")
+    return v
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='dlcv-course', description=
+    p = _Parser(prog='dlcv-course', description=
         'Deep learning for computer vision, generative models and domain adaptation: run the course problems.',
         epilog='Example: dlcv-course run classifier --data mnistm --budget cpu --out runs/clf-mnistm')
     p.add_argument('--version', action='version', version=f'dlcv-course {__version__}')
-    sub = p.add_subparsers(dest='cmd', metavar='COMMAND')
+    sub = p.add_subparsers(dest='cmd', metavar='COMMAND', parser_class=_Parser)
     r = sub.add_parser('run', help='train a problem and write DIR/metrics.json and DIR/figures/',
                        description='Train one problem of the course at a budget. Writes DIR/metrics.json, '
                        'DIR/figures/*.png and a checkpoint after every epoch (DIR/checkpoint.pth).')
@@ -29,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--data', default='mnist', help="data set name (see `dlcv-course data`) or a homework data folder [mnist]")
     r.add_argument('--budget', default='cpu', help='quick (seconds, for tests), cpu (minutes on 2 cores), full (GPU) [cpu]')
     r.add_argument('--out', default=None, help='run folder [runs/PROBLEM-DATA]')
-    r.add_argument('--seed', type=int, default=0, help='random seed [0]')
+    r.add_argument('--seed', type=_seed, default=0, help='random seed, 0..4294967295 [0]')
     r.add_argument('--resume', action='store_true', help='continue from DIR/checkpoint.pth after the last saved epoch')
     r.add_argument('--overwrite', action='store_true', help="replace another problem's run in DIR (its checkpoints are removed)")
     r.add_argument('--epochs', type=int, default=None, help="override the budget's number of epochs")
@@ -42,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--checkpoint', required=True, help='the run folder written by `dlcv-course run`')
     s.add_argument('--n', type=int, default=1000, help='how many images [1000]')
     s.add_argument('--out', required=True, help='folder to write the images to')
-    s.add_argument('--seed', type=int, default=0, help='random seed [0]')
+    s.add_argument('--seed', type=_seed, default=0, help='random seed, 0..4294967295 [0]')
     s.add_argument('--sampler', default=None, help='diffusion: ddpm (ancestral) or ddim')
     s.add_argument('--steps', type=int, default=None, help='diffusion: number of sampling steps')
     s.add_argument('--guidance', type=float, default=None, help='diffusion: classifier-free guidance weight w')
@@ -58,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     vf.add_argument('--against', required=True, help='data set name (e.g. mnist) or folder of real images')
     vf.add_argument('--domain', default='mnist', help='feature extractor domain when Inception weights are absent [mnist]')
     vf.add_argument('--json', action='store_true', help='print the result as JSON')
+    vf.add_argument('--no-download', action='store_true', help='do not fetch the Inception weights (same as DLCV_NO_DOWNLOAD=1)')
     d = sub.add_parser('data', help='list the data sets, or export one in the homework folder format')
     dsub = d.add_subparsers(dest='data_cmd', metavar='ACTION')
     dsub.add_parser('list', help='what data sets are available here and where they come from (the default)')
@@ -65,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument('name', metavar='NAME', help='data set name or folder')
     e.add_argument('--split', default='test', help='train, valid or test [test]')
     e.add_argument('--out', required=True, help='folder to write (must be empty or new)')
+    e.add_argument('--layout', choices=['flat', 'homework'], default='flat',
+                   help='flat: PNGs + labels.csv of --split; homework: every split, as data/*.png + train.csv + val.csv '
+                        '(faces: train/, val/), which --data reads back [flat]')
     e.add_argument('--overwrite', action='store_true', help='write into a non-empty folder')
     b = sub.add_parser('bench', help="time fastai's Learner against a plain loop, training rates and diffusion sampling",
                        description="Measure on this machine: the Learner's overhead over a plain PyTorch loop, training "
@@ -100,13 +117,17 @@ def cmd_run(a):
 
 def cmd_data(a):
     "`dlcv-course data`: list the data sets, or export one."
-    from dlcv_course.data import available_datasets, get_dataset, export_dataset
+    from dlcv_course.data import available_datasets, get_dataset, export_dataset, export_homework
     if a.data_cmd in (None, 'list'):
         rows = available_datasets()
         w = max(len(r['name']) for r in rows)
         for r in rows:
             print(f"{r['name']:<{w}}  {'yes' if r['available'] else 'no ':<3}  {r['description']}  [{r['source']}]")
         return rows
+    if a.layout == 'homework':
+        out = export_homework(a.name, a.out, overwrite=a.overwrite)
+        print(f'wrote {a.name} (train, valid and test) in the homework layout to {out}')
+        return out
     ds = get_dataset(a.name, a.split)
     out = export_dataset(ds, a.out, overwrite=a.overwrite)
     print(f'wrote {len(ds)} images of {a.name} ({a.split}) to {out}')
@@ -125,7 +146,7 @@ def cmd_eval(a):
     "`dlcv-course eval`: digit accuracy or FID of a folder, from `dlcv_course.metrics`."
     from dlcv_course import metrics
     if a.eval_cmd == 'digits': res = metrics.eval_digits(a.folder, domain=a.domain, classifier=a.classifier)
-    elif a.eval_cmd == 'fid': res = metrics.eval_fid(a.folder, against=a.against, domain=a.domain)
+    elif a.eval_cmd == 'fid': res = metrics.eval_fid(a.folder, against=a.against, domain=a.domain, download=False if a.no_download else None)
     else: raise ValueError('say what to evaluate: `dlcv-course eval digits FOLDER` or `dlcv-course eval fid FOLDER --against X`.')
     if a.json: print(json.dumps(res, indent=2, sort_keys=True, default=str))
     else: print_table(res)

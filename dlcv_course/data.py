@@ -17,9 +17,9 @@ from fastprogress.fastprogress import progress_bar
 # %% auto #0
 __all__ = ['SPLITS', 'IMAGE_EXTS', 'HOLDOUT', 'HOLDOUT_SEED', 'TV_NAMES', 'DATASETS', 'DataError', 'to_float', 'to_uint8',
            'as_images', 'ImageSet', 'load_mnist', 'show_grid', 'course_photos', 'make_mnistm', 'load_mnistm',
-           'csv_line', 'read_csv', 'check_files', 'read_images', 'digits_format', 'read_digits_folder',
-           'read_face_folder', 'data_root', 'load_torchvision', 'available_datasets', 'is_face_folder', 'is_digits',
-           'get_dataset', 'export_dataset', 'read_image_folder']
+           'csv_line', 'read_csv', 'check_files', 'pil_rgb', 'read_images', 'digits_format', 'digits_csv',
+           'read_digits_folder', 'read_face_folder', 'data_root', 'load_torchvision', 'available_datasets',
+           'is_face_folder', 'is_digits', 'get_dataset', 'export_dataset', 'export_homework', 'read_image_folder']
 
 # %% ../nbs/00_data.ipynb #f710b057
 class DataError(ValueError):
@@ -78,6 +78,7 @@ class ImageSet(Dataset):
         if isinstance(idx_or_n, (int, np.integer)) and not isinstance(idx_or_n, bool):
             k = int(idx_or_n)
             if not 0 <= k <= n: raise DataError(f"subset({k}): {self.name or 'this set'} has only {n} images; ask for 0..{n}")
+            if not 0 <= int(seed) < 2**32: raise DataError(f"seed {seed} is not in 0..{2**32 - 1}: give a seed in that range (e.g. --seed 0)")
             idx = np.sort(np.random.default_rng(seed).permutation(n)[:k])
         else: idx = np.arange(n)[np.asarray(idx_or_n) if not isinstance(idx_or_n, slice) else idx_or_n]
         idx = np.atleast_1d(idx).astype(np.int64)
@@ -250,6 +251,7 @@ def read_csv(path:Path, required:tuple, what:str) -> pd.DataFrame:
     if miss: raise DataError(f"{path} has no column {', '.join(map(repr, miss))} (columns: {list(df.columns)}): the header row must name {', '.join(required)}")
     if df['image_name'].isna().any():
         raise DataError(f"{path} {csv_line(int(np.flatnonzero(df['image_name'].isna())[0]))}: empty image_name; fix or delete the row")
+    if not len(df): raise DataError(f"{path} has a header row {list(df.columns)} but no data rows: the {what} needs one row per image")
     df['image_name'] = df['image_name'].str.strip()
     return df
 
@@ -263,22 +265,40 @@ def check_files(df:pd.DataFrame, img_dir:Path, csv:Path):
         raise DataError(f"{csv} {csv_line(i)} names {df['image_name'].iloc[i]!r}, which is not in {img_dir} "
                         f"({int((~ok).sum())} of {len(ok)} rows name missing files): restore the images or delete those rows")
 
-def read_images(paths:list) -> torch.Tensor:
-    "Read image files eagerly into a uint8 N x 3 x H x W tensor; DataError naming an unreadable or odd-sized file."
+def _scaled(a:np.ndarray, top:float) -> np.ndarray:
+    return np.clip(np.round(np.nan_to_num(a.astype(np.float64))*(255/top)), 0, 255).astype(np.uint8)
+
+def pil_rgb(im:Image.Image) -> np.ndarray:
+    "A PIL image as H x W x 3 uint8: 16-bit grayscale scaled to 8 bits, float in [0, 1] or 0..255, transparency over black."
+    m = im.mode
+    if m in ('L', 'RGB'): a = np.asarray(im)
+    elif m.startswith('I;16'): a = _scaled(np.asarray(im), 65535)
+    elif m == 'I':  # 32-bit integers: 8-bit or 16-bit values, by their largest
+        a = np.asarray(im); top = a.max(initial=0)
+        a = _scaled(a, 255 if top <= 255 else 65535 if top <= 65535 else 2**32 - 1)
+    elif m == 'F':
+        a = np.asarray(im); a = _scaled(a, 1 if np.nanmax(a, initial=0) <= 1 else 255)
+    elif m in ('LA', 'La', 'PA', 'RGBA', 'RGBa') or (m == 'P' and 'transparency' in im.info):
+        a = np.asarray(im.convert('RGBA')).astype(np.float64)
+        a = np.round(a[..., :3]*a[..., 3:]/255).astype(np.uint8)   # composited over black, as digits are drawn
+    else: a = np.asarray(im.convert('RGB'))   # 1, P, CMYK, YCbCr, ...
+    return _rgb(a)
+
+def read_images(paths:list, what:str='') -> torch.Tensor:
+    "Read image files eagerly (any PIL mode, see `pil_rgb`) into a uint8 N x 3 x H x W tensor; DataError naming an unreadable or odd-sized file."
     it = progress_bar(paths) if len(paths) > 2000 else paths
     arrs, first = [], None
     for p in it:
         try:
             with Image.open(p) as im:
                 im.load()
-                a = np.asarray(im if im.mode in ('L', 'RGB') else im.convert('RGB'))
+                a = pil_rgb(im)
         except Exception as e: raise DataError(f"cannot read image {p} ({type(e).__name__}: {e}): replace the file or delete its row") from None
-        a = _rgb(a)
         if first is None: first = (a.shape, p)
         elif a.shape != first[0]:
             raise DataError(f"image {p} is {a.shape[1]}x{a.shape[0]} but {first[1]} is {first[0][1]}x{first[0][0]}: all images of a split must have one size")
         arrs.append(a)
-    if not arrs: raise DataError("no images to read")
+    if not arrs: raise DataError(f"no images to read from {what or 'an empty list of files'}: it should name at least one image")
     return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous()
 
 def _digit_labels(df:pd.DataFrame, csv:Path, classes:list, allow_unlabelled=False) -> np.ndarray:
@@ -287,7 +307,7 @@ def _digit_labels(df:pd.DataFrame, csv:Path, classes:list, allow_unlabelled=Fals
     bad = np.isnan(lab) | (lab != np.round(lab)) | (lab < lo) | (lab >= len(classes))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{csv} {csv_line(i)}: label {df['label'].iloc[i]!r} of {df['image_name'].iloc[i]!r} is not an integer in "
+        raise DataError(f"{csv} {csv_line(i)}: label {df['label'].iloc[i]} of {df['image_name'].iloc[i]!r} is not an integer in "
                         f"{lo}..{len(classes)-1}; fix the row or delete it")
     return lab.astype(np.int64)
 
@@ -306,6 +326,12 @@ def digits_format(root) -> str:
     raise DataError(f"{r} is not a digits folder: expected data/*.png with train.csv and val.csv, train/ and test/ folders with "
                     f"train.csv and test.csv, or *.png with labels.csv (found: {sorted(p.name for p in r.iterdir())[:10]})")
 
+def digits_csv(root, split:str='test') -> Path:
+    "The csv that `split` of the digits folder `root` is read from: labels.csv (flat), train.csv, or the test split's val.csv (A) / test.csv (B)."
+    split, r = _check_split(split), _root(root)
+    fmt = digits_format(r)
+    return r/('labels.csv' if fmt == 'flat' else 'train.csv' if split != 'test' else 'val.csv' if fmt == 'A' else 'test.csv')
+
 def read_digits_folder(root, split:str='train') -> ImageSet:
     "A homework digits folder (format A, B or flat; see the table above) as an `ImageSet`."
     split, r = _check_split(split), _root(root)
@@ -317,8 +343,9 @@ def read_digits_folder(root, split:str='train') -> ImageSet:
         df = read_csv(csv, ('image_name', 'label'), f"folder {r}")
         rows, how = np.arange(len(df)), "the whole folder (flat layout has one split)"
     else:
-        part = 'train' if split != 'test' else ('val' if fmt == 'A' else 'test')
-        csv, img_dir = r/f"{part}.csv", r/('data' if fmt == 'A' else part)
+        csv = digits_csv(r, split)
+        part = csv.stem
+        img_dir = r/('data' if fmt == 'A' else part)
         df = read_csv(csv, ('image_name',) + (('label',) if split != 'test' else ()), f"{split} split of {r}")
         rows = _holdout(len(df), split) if split != 'test' else np.arange(len(df))
         how = f"{part}.csv" + (f" minus 10% held out (seed {HOLDOUT_SEED})" if split == 'train' else
@@ -326,7 +353,7 @@ def read_digits_folder(root, split:str='train') -> ImageSet:
     check_files(df, img_dir, csv)
     labels = _digit_labels(df, csv, classes, allow_unlabelled=(fmt == 'flat')) if 'label' in df else np.full(len(df), -1)
     df = df.iloc[rows]
-    images = read_images([img_dir/n for n in df['image_name']])
+    images = read_images([img_dir/n for n in df['image_name']], what=f"{csv} ({split} split)")
     return ImageSet(images, labels[rows], list(df['image_name']), classes,
                     f"digits folder {r} (format {fmt}), {how}", name=f"{r.name}/{split}")
 
@@ -371,7 +398,7 @@ def read_face_folder(root, split:str='train', attr:str|None=None) -> ImageSet:
         raise DataError(f"unknown attribute {attr!r}: {csv} has {known}")
     rows = _holdout(len(df), split) if split != 'test' else np.arange(len(df))
     df = df.iloc[rows].reset_index(drop=True)
-    images = read_images([img_dir/n for n in df['image_name']])
+    images = read_images([img_dir/n for n in df['image_name']], what=f"{csv or img_dir} ({split} split)")
     labels, classes = (df[attr].to_numpy(), [f"no {attr}", attr]) if attr else (None, None)
     how = {'train': f"{part}/ minus 10% held out (seed {HOLDOUT_SEED})", 'valid': f"{part}/, the 10% held out (seed {HOLDOUT_SEED})", 'test': f"{part}/"}[split]
     return ImageSet(images, labels, list(df['image_name']), classes,
@@ -493,30 +520,101 @@ def get_dataset(name_or_path, split:str='train', size:int|None=None, attr:str|No
     return ds.resize(size) if size else ds
 
 # %% ../nbs/00_data.ipynb #26f83013
-def export_dataset(ds:ImageSet, out, overwrite:bool=False) -> Path:
-    "Write `ds` as `out/*.png` + `out/labels.csv` (image_name,label), readable by `get_dataset(out)`; returns `out`."
+def _export_folder(out, overwrite:bool, ok) -> Path:
+    "`out` checked for an export: new, empty, or (with `overwrite`) holding only entries that `ok(path)` accepts."
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir(): raise DataError(f"{out} is a file: give a folder (new or empty) to export into")
     if out.exists() and any(out.iterdir()):
         if not overwrite: raise DataError(f"{out} exists and is not empty: choose another folder or pass overwrite=True")
-        odd = [p.name for p in out.iterdir() if not (p.is_file() and p.suffix.lower() in ('.png', '.csv', '.txt'))]
+        odd = [p.name for p in out.iterdir() if not ok(p)]
         if odd: raise DataError(f"{out} holds more than an exported data set ({odd[:5]}): not overwriting it; choose another folder")
-    names = list(ds.names)
-    if len(set(names)) != len(names) or any('/' in n or '\\' in n or not n.lower().endswith('.png') for n in names):
-        names = [f"{i:05d}.png" for i in range(len(ds))]
+    return out
+
+def _write_into(out:Path, write) -> Path:
+    "Call `write(tmp)` on a temporary folder beside `out`, then move it to `out`: an interrupted export leaves nothing half-written."
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        imgs = ds.images.permute(0, 2, 3, 1).numpy()
-        for n, a in zip(progress_bar(names) if len(names) > 2000 else names, imgs):
-            Image.fromarray(a[..., 0] if (a[..., 0] == a[..., 1]).all() and (a[..., 0] == a[..., 2]).all() else a).save(tmp/n)
-        pd.DataFrame({'image_name': names, 'label': ds.labels.numpy()}).to_csv(tmp/'labels.csv', index=False)
-        if ds.classes and ds.classes != [str(i) for i in range(10)]: (tmp/'classes.txt').write_text('\n'.join(ds.classes) + '\n')
+        write(tmp)
         if out.exists(): shutil.rmtree(out)
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out
+
+def _save_pngs(folder:Path, names:list, images:torch.Tensor):
+    "Write uint8 N x 3 x H x W `images` as PNGs (grayscale when the channels are equal)."
+    folder.mkdir(parents=True, exist_ok=True)
+    imgs = images.permute(0, 2, 3, 1).numpy()
+    for n, a in zip(progress_bar(names) if len(names) > 2000 else names, imgs):
+        Image.fromarray(a[..., 0] if (a[..., 0] == a[..., 1]).all() and (a[..., 0] == a[..., 2]).all() else a).save(folder/n)
+
+def _png_names(names:list) -> bool:
+    "Whether `names` can be written as they are: unique PNG file names without folders."
+    return len(set(names)) == len(names) and not any('/' in n or '\\' in n or not n.lower().endswith('.png') for n in names)
+
+def export_dataset(ds:ImageSet, out, overwrite:bool=False) -> Path:
+    "Write `ds` as `out/*.png` + `out/labels.csv` (image_name,label), readable by `get_dataset(out)`; returns `out`."
+    out = _export_folder(out, overwrite, lambda p: p.is_file() and p.suffix.lower() in ('.png', '.csv', '.txt'))
+    names = list(ds.names) if _png_names(list(ds.names)) else [f"{i:05d}.png" for i in range(len(ds))]
+    def write(tmp):
+        _save_pngs(tmp, names, ds.images)
+        pd.DataFrame({'image_name': names, 'label': ds.labels.numpy()}).to_csv(tmp/'labels.csv', index=False)
+        if ds.classes and ds.classes != [str(i) for i in range(10)]: (tmp/'classes.txt').write_text('\n'.join(ds.classes) + '\n')
+    return _write_into(out, write)
+
+# %% ../nbs/00_data.ipynb #23c457aa
+def _train_rows(train:ImageSet, valid:ImageSet) -> np.ndarray:
+    "Order of train + valid rows for a homework train.csv whose 10% holdout (`_holdout`) is exactly `valid`, when the sizes allow."
+    n, nt = len(train) + len(valid), len(train)
+    v, t = _holdout(n, 'valid'), _holdout(n, 'train')
+    if len(v) != len(valid): return np.arange(n)   # valid is not 10% (mnist: 1000 of 8000): train.csv holds both, in order
+    order = np.empty(n, np.int64)
+    order[t], order[v] = np.arange(nt), nt + np.arange(len(valid))
+    return order
+
+def _cat(a:ImageSet, b:ImageSet, order:np.ndarray) -> tuple:
+    "Images, labels, names and attributes of `a` then `b`, in `order`."
+    attrs = None if a.attrs is None or b.attrs is None else pd.concat([a.attrs, b.attrs], ignore_index=True).iloc[order].reset_index(drop=True)
+    return (torch.cat([a.images, b.images])[torch.from_numpy(order)], torch.cat([a.labels, b.labels])[torch.from_numpy(order)],
+            [(a.names + b.names)[i] for i in order], attrs)
+
+def export_homework(name_or_path, out, overwrite:bool=False) -> Path:
+    "Write a data set in the homework layout, digits as format A (`data/*.png`, `train.csv`, `val.csv`), faces as `train/`, `val/` (+ csvs); returns `out`."
+    if isinstance(name_or_path, Path) or str(name_or_path).lower() not in DATASETS:
+        r = _root(name_or_path)
+        if not is_face_folder(r) and digits_format(r) == 'flat':
+            raise DataError(f"{r} is a flat folder (labels.csv): it has one split, with nothing to tell train from test; "
+                            f"export a data set with train, valid and test splits (a name or a homework folder)")
+    sets = {s: get_dataset(name_or_path, s) for s in SPLITS}
+    train, valid, test = sets['train'], sets['valid'], sets['test']
+    x, y, names, attrs = _cat(train, valid, _train_rows(train, valid))
+    faces = not is_digits(name_or_path)
+    if not _png_names(names + list(test.names)):
+        names = [f"{i:05d}.png" for i in range(len(names))]
+        test_names = [f"{i:05d}.png" for i in range(len(names), len(names) + len(test))]
+    else: test_names = list(test.names)
+    if faces:
+        if attrs is None or test.attrs is None: names, test_names = [f"{i:05d}.png" for i in range(len(names))], [f"{i:05d}.png" for i in range(len(test))]
+        def write(tmp):   # without a csv the face reader takes the files sorted by name: names in row order
+            _save_pngs(tmp/'train', names, x); _save_pngs(tmp/'val', test_names, test.images)
+            if attrs is not None and test.attrs is not None:
+                for part, a, n in (('train', attrs, names), ('val', test.attrs, test_names)):
+                    a.drop(columns='image_name', errors='ignore').assign(image_name=n)[['image_name'] + [c for c in a.columns if c != 'image_name']].to_csv(tmp/f"{part}.csv", index=False)
+        ok = lambda p: p.name in ('train', 'val', 'train.csv', 'val.csv')
+    else:
+        digits = [str(i) for i in range(10)]
+        for s, ds in sets.items():
+            if ds.classes != digits: raise DataError(f"{ds.name}: classes {ds.classes[:12]} are not the digits 0..9 of the homework layout; use export_dataset")
+            if s != 'test' and (ds.labels < 0).any():
+                raise DataError(f"{ds.name} has {int((ds.labels < 0).sum())} unlabelled images: the homework's train.csv needs a label for every image")
+        def write(tmp):
+            _save_pngs(tmp/'data', names, x); _save_pngs(tmp/'data', test_names, test.images)
+            pd.DataFrame({'image_name': names, 'label': y.numpy()}).to_csv(tmp/'train.csv', index=False)
+            t = pd.DataFrame({'image_name': test_names, 'label': test.labels.numpy()})
+            (t if (test.labels >= 0).all() else t[['image_name']]).to_csv(tmp/'val.csv', index=False)
+        ok = lambda p: p.name in ('data', 'train.csv', 'val.csv')
+    return _write_into(_export_folder(out, overwrite, ok), write)
 
 # %% ../nbs/00_data.ipynb #897b25bd
 def read_image_folder(folder, size:int=28, classes=range(10)) -> ImageSet:

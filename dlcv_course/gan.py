@@ -199,7 +199,13 @@ def save_generator(generator:nn.Module, path, kind:str, **info):
 def load_generator(path) -> nn.Module:
     "Load a generator saved by `save_generator`; `path` is the file or the run folder holding `generator.pth`."
     path = Path(path).expanduser()
-    if path.is_dir(): path = path/'generator.pth'
+    if path.is_dir():
+        folder, path = path, path/'generator.pth'
+        if not path.exists():
+            other = sorted(p.name for p in folder.glob('*.pth'))
+            what = f" (it holds {', '.join(other)}: another problem's run)" if other else ''
+            raise FileNotFoundError(f"{path} is missing: {folder} is not a GAN run{what}; make one with "
+                                    f"`dlcv-course run dcgan --out {folder}` (or wgan-gp, acgan)")
     d = torch_load(path)
     if not isinstance(d, dict) or 'state_dict' not in d or d.get('cls') not in GENERATORS:
         raise ValueError(f"{path}: not a dlcv_course GAN generator (written by `dlcv-course run dcgan|wgan-gp|acgan`)")

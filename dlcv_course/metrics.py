@@ -15,17 +15,18 @@ from scipy.special import xlogy
 from PIL import Image
 from fastai.basics import Callback, default_device
 from .data import get_dataset, to_float, to_uint8, ImageSet, DataError, DATASETS
-from .data import as_images, read_images, read_csv, check_files, IMAGE_EXTS, csv_line
+from .data import as_images, read_images, read_csv, check_files, IMAGE_EXTS, csv_line, digits_csv, digits_format, read_digits_folder
 from .core import atomic_write, pick_budget, predict_batches
 from .classifier import DigitNet, load_classifier, run_classifier, BUDGETS as CLASSIFIER_BUDGETS
 
 # %% auto #0
-__all__ = ['INCEPTION_FILE', 'INCEPTION_NAME', 'save_digit_grid_folder', 'SingularCovarianceWarning', 'feature_moments',
-           'frechet_from_moments', 'frechet_distance', 'as_uint8_images', 'cache_dir', 'default_budget',
-           'classifier_path', 'course_classifier', 'inception_weights', 'FeatureExtractor', 'classifier_extractor',
-           'feature_extractor', 'reference_images', 'fid', 'Score', 'inception_score', 'predict_digits',
-           'classifier_accuracy', 'write_digits', 'write_images', 'write_predictions_csv', 'read_predictions_csv',
-           'read_grading_folder', 'eval_digits', 'eval_fid', 'FIDCallback', 'AccuracyCallback']
+__all__ = ['INCEPTION_FILE', 'INCEPTION_NAME', 'FID_WEIGHTS_URL', 'FETCH_TIMEOUT', 'save_digit_grid_folder',
+           'SingularCovarianceWarning', 'feature_moments', 'frechet_from_moments', 'frechet_distance',
+           'as_uint8_images', 'cache_dir', 'default_budget', 'classifier_path', 'course_classifier',
+           'inception_weights', 'FeatureExtractor', 'classifier_extractor', 'feature_extractor', 'reference_images',
+           'fid', 'Score', 'inception_score', 'predict_digits', 'classifier_accuracy', 'write_digits', 'write_images',
+           'write_predictions_csv', 'read_predictions_csv', 'homework_csv', 'read_grading_folder', 'eval_digits',
+           'eval_fid', 'FIDCallback', 'AccuracyCallback']
 
 # %% ../nbs/03_metrics.ipynb #db49aaf7
 class SingularCovarianceWarning(UserWarning):
@@ -139,12 +140,41 @@ def course_classifier(domain='mnist', budget:str='cpu', path=None) -> DigitNet:
 INCEPTION_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 INCEPTION_NAME = 'inception-v3-pool3'
 
-def inception_weights() -> Path|None:
-    "The FID Inception weights if this machine has them: `$DLCV_INCEPTION`, or pytorch-fid's file in the torch hub cache."
+FID_WEIGHTS_URL = f'https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{INCEPTION_FILE}'   # pytorch_fid.inception's
+FETCH_TIMEOUT = 3   # seconds to connect (and the longest stall): a dead network costs this once, never a hang
+_FETCH_FAILED = {}  # url -> why, for this process: no retry
+
+def _no_download() -> bool:
+    return os.environ.get('DLCV_NO_DOWNLOAD', '').strip().lower() not in ('', '0', 'no', 'false')
+
+def _fetch_url(url:str, dst:Path, timeout:float=FETCH_TIMEOUT):
+    "Download `url` to `dst` atomically, checking the sha256 prefix in its name: `timeout` s to connect or stall, no retry."
+    import urllib.request
+    dst = Path(dst); dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp, h = dst.with_name(f'{dst.name}.{os.getpid()}.part'), hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, 'wb') as f:
+            while chunk := r.read(1 << 20): h.update(chunk); f.write(chunk)
+        want = dst.stem.rsplit('-', 1)[-1]
+        if not h.hexdigest().startswith(want): raise OSError(f"{url}: sha256 {h.hexdigest()[:8]}..., not {want}...: a corrupt download")
+        os.replace(tmp, dst)
+    finally: tmp.unlink(missing_ok=True)
+
+def inception_weights(download:bool|None=None) -> Path|None:
+    "The FID Inception weights: `$DLCV_INCEPTION`, pytorch-fid's file in the torch hub cache, else fetched there (unless `download=False` or `$DLCV_NO_DOWNLOAD`); None without them."
     env = os.environ.get('DLCV_INCEPTION')
     if env: return Path(env).expanduser()
     p = Path(torch.hub.get_dir())/'checkpoints'/INCEPTION_FILE
-    return p if p.is_file() else None
+    if p.is_file(): return p
+    if download is False or (download is None and _no_download()) or FID_WEIGHTS_URL in _FETCH_FAILED: return None
+    print(f"fetching the FID Inception weights {FID_WEIGHTS_URL} into {p.parent} (set DLCV_NO_DOWNLOAD=1 not to)", file=sys.stderr)
+    try: _fetch_url(FID_WEIGHTS_URL, p)
+    except Exception as e: _FETCH_FAILED[FID_WEIGHTS_URL] = f"{type(e).__name__}: {e}"
+    if p.is_file(): return p
+    print(f"note: no FID Inception weights ({_FETCH_FAILED.get(FID_WEIGHTS_URL, 'nothing written')}): FID uses the course classifier's "
+          f"features (not comparable with published FID); put {INCEPTION_FILE} in {p.parent} or set DLCV_INCEPTION=FILE", file=sys.stderr)
+    _FETCH_FAILED.setdefault(FID_WEIGHTS_URL, 'nothing written')
+    return None
 
 def _inception(path):
     "pytorch-fid's `InceptionV3` (pool3) with the weights at `path`, and the 1008-class head (for IS)."
@@ -191,9 +221,9 @@ def classifier_extractor(model:DigitNet, name:str|None=None) -> FeatureExtractor
 
 _EXTRACTORS = {}
 
-def feature_extractor(domain='mnist', budget:str='cpu', inception=None) -> FeatureExtractor:
-    "Inception pool3 when its weights are here (or `inception` is their path), else the course classifier's penultimate layer; `inception=False` forces the classifier."
-    if inception is None: inception = inception_weights()
+def feature_extractor(domain='mnist', budget:str='cpu', inception=None, download:bool|None=None) -> FeatureExtractor:
+    "Inception pool3 when its weights are here, fetched (`inception_weights(download)`) or given as `inception`, else the course classifier's penultimate layer; `inception=False` forces the classifier."
+    if inception is None: inception = inception_weights(download)
     if inception is not None and inception is not False:
         key = ('inception', str(inception))
         if key not in _EXTRACTORS:
@@ -325,63 +355,86 @@ def write_predictions_csv(names, labels, path) -> Path:
     df = pd.DataFrame({'image_name': names, 'label': labels})
     return atomic_write(Path(path).expanduser(), lambda p: df.to_csv(p, index=False))
 
-def _label_csvs(folder:Path) -> list:
-    out = []
-    for p in sorted(folder.glob('*.csv')):
-        try: cols = [c.strip() for c in pd.read_csv(p, nrows=0).columns]
-        except Exception: continue
-        if 'image_name' in cols and 'label' in cols: out.append(p)
-    return out
+def _csv_header(p:Path) -> list|None:
+    try: return [str(c).strip() for c in pd.read_csv(p, nrows=0).columns]
+    except Exception: return None
 
-def read_predictions_csv(path) -> tuple:
-    "`(names, labels)` of a csv `image_name,label` (a UDA prediction file or a grading folder's labels)."
+def _label_csvs(folder:Path) -> list:
+    return [p for p in sorted(folder.glob('*.csv')) if {'image_name', 'label'} <= set(_csv_header(p) or [])]
+
+def read_predictions_csv(path, n_classes:int|None=None) -> tuple:
+    "`(names, labels)` of a csv `image_name,label` (a UDA prediction file or a grading folder's labels), labels in 0..`n_classes`-1 if given."
     path = Path(path).expanduser()
     df = read_csv(path, ('image_name', 'label'), 'prediction file')
     lab = pd.to_numeric(df['label'], errors='coerce').to_numpy(np.float64)
     bad = np.isnan(lab) | (lab != np.round(lab))
+    if n_classes is not None: bad |= (lab < 0) | (lab >= n_classes)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path} {csv_line(i)}: label {df['label'].iloc[i]!r} of {df['image_name'].iloc[i]!r} is not an integer; fix the row")
+        what = 'an integer' if n_classes is None else f'a class 0..{n_classes - 1}'
+        raise DataError(f"{path} {csv_line(i)}: label {df['label'].iloc[i]} of {df['image_name'].iloc[i]!r} is not {what}; fix the row")
     return list(df['image_name']), lab.astype(np.int64)
 
-def read_grading_folder(folder, labels:bool|None=None) -> tuple:
-    "`(images uint8 N x 3 x H x W, labels or None, names)` of a grading folder; `labels=True` requires labels, `False` ignores them."
+def homework_csv(folder) -> Path|None:
+    "The csv of the split a homework digits folder (format A or B) is graded on, its test split (val.csv / test.csv); None for other folders."
+    folder = Path(folder).expanduser()
+    if not ((folder/'data').is_dir() or ((folder/'train').is_dir() and (folder/'test').is_dir())): return None
+    try: return digits_csv(folder, 'test') if digits_format(folder) in ('A', 'B') else None
+    except DataError: return None
+
+def _read_grading(folder, labels:bool|None=None, n_classes:int=10) -> tuple:
+    "`read_grading_folder`'s triple and where the labels came from: a csv path, 'file names' or None."
     folder = Path(folder).expanduser()
     if not folder.is_dir(): raise DataError(f"{folder} is not a folder: give the folder of images to grade")
+    hw = homework_csv(folder)
+    if hw is not None:   # a homework folder: its test split, as the homework grades it
+        ds = read_digits_folder(folder, 'test')
+        if labels is True and (ds.labels < 0).any():
+            raise DataError(f"{hw} has no label column (columns {_csv_header(hw)}): the homework folder's test split cannot be graded without labels")
+        return ds.images, (None if labels is False or (ds.labels < 0).any() else ds.labels.numpy()), list(ds.names), hw
     if labels is not False:
         csvs = _label_csvs(folder)
-        if len(csvs) > 1: raise DataError(f"{folder} has {len(csvs)} csv files with image_name,label columns ({', '.join(p.name for p in csvs)}): keep one")
+        if len(csvs) > 1: raise DataError(f"{folder} has {len(csvs)} csv files with image_name,label columns ({', '.join(p.name for p in csvs)}): "
+                                          f"move all but the one with the labels out of it")
         if csvs:
-            names, labs = read_predictions_csv(csvs[0])
+            names, labs = read_predictions_csv(csvs[0], n_classes)
             check_files(pd.DataFrame({'image_name': names}), folder, csvs[0])
-            return read_images([folder/n for n in names]), labs, names
+            return read_images([folder/n for n in names], what=str(csvs[0])), labs, names, csvs[0]
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith('.') and p.suffix.lower() in IMAGE_EXTS)
     if not files: raise DataError(f"{folder} holds no images (.png, .jpg, ...)")
     names = [p.name for p in files]
-    if labels is False: return read_images(files), None, names
+    if labels is False: return read_images(files), None, names, None
     ms = [_DIGIT_NAME.match(n) for n in names]
-    if all(ms): labs = np.array([int(m[1]) for m in ms], np.int64)
-    elif labels or any(ms):
+    if all(ms): return read_images(files), np.array([int(m[1]) for m in ms], np.int64), names, 'file names'
+    if labels or any(ms):
+        other = sorted(folder.glob('*.csv'))
+        if other:   # a csv meant to hold the labels, with the wrong header: say so rather than blame the image names
+            raise DataError(f"{other[0]} has the header {_csv_header(other[0])}, not image_name,label: name its columns "
+                            f"image_name,label, or name the images {{digit}}_{{index:03d}}.png")
         bad = names[[m is None for m in ms].index(True)]
         raise DataError(f"{folder/bad}: cannot read a digit label from this name: name the files {{digit}}_{{index:03d}}.png "
                         f"(e.g. 7_042.png), or put an image_name,label csv in {folder}")
-    else: labs = None
-    return read_images(files), labs, names
+    return read_images(files), None, names, None
+
+def read_grading_folder(folder, labels:bool|None=None) -> tuple:
+    "`(images uint8 N x 3 x H x W, labels or None, names)` of a grading folder or a homework digits folder (its test split); `labels=True` requires labels, `False` ignores them."
+    return _read_grading(folder, labels)[:3]
 
 # %% ../nbs/03_metrics.ipynb #7cb63341
 def eval_digits(folder, domain='mnist', classifier=None, budget:str|None=None) -> dict:
     "Accuracy of the course classifier of `domain` (or `classifier`) on a labelled grading folder."
-    x, labels, names = read_grading_folder(folder, labels=True)
+    x, labels, names, src = _read_grading(folder, labels=True)
     model = _classifier(classifier, domain, budget or default_budget())
     pred = predict_digits(x, model)
     per = {str(d): round(float((pred[labels == d] == d).mean()), 4) for d in np.unique(labels)}
     return dict(accuracy=float((pred == labels).mean()), n=len(labels), classifier=getattr(model, 'name', 'classifier'),
-                domain=str(domain), folder=str(folder), per_digit=per)
+                domain=str(domain), folder=str(folder), labels_from=str(src), per_digit=per)
 
-def eval_fid(folder, against, domain='mnist', budget:str|None=None) -> dict:
-    "FID (with its floor and the extractor's name) of the images in `folder` against a data set's test split or a folder."
+def eval_fid(folder, against, domain='mnist', budget:str|None=None, download:bool|None=None) -> dict:
+    "FID (with its floor and the extractor's name) of the images in `folder` against a data set's test split or a folder; `download` as in `inception_weights`."
     x = read_grading_folder(folder, labels=False)[0]
-    res = fid(x, reference_images(against), domain=domain, budget=budget or default_budget())
+    ext = feature_extractor(domain, budget or default_budget(), download=download)
+    res = fid(x, reference_images(against), extractor=ext)
     return dict(res, folder=str(folder), against=str(against))
 
 # %% ../nbs/03_metrics.ipynb #514ae30b

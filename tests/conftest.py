@@ -2,6 +2,9 @@ import os, sys, subprocess
 from pathlib import Path
 import pytest
 
+# tests never fetch the Inception weights (a run that needs them falls back to the course classifier)
+os.environ.setdefault('DLCV_NO_DOWNLOAD', '1')
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 

@@ -3,7 +3,7 @@ import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 
 from dlcv_course import data
-from dlcv_course.data import (DATASETS, DataError, ImageSet, available_datasets, course_photos, export_dataset,
+from dlcv_course.data import (DATASETS, DataError, ImageSet, available_datasets, course_photos, export_dataset, export_homework,
                               get_dataset, load_mnist, load_mnistm, load_torchvision, make_mnistm,
                               read_digits_folder, read_face_folder, to_float, to_uint8)
 
@@ -319,6 +319,87 @@ def test_export_refuses_foreign_folder(tmp_path):
     (tmp_path/'o').mkdir(); (tmp_path/'o'/'thesis.tex').write_text('x')
     with pytest.raises(DataError, match='thesis.tex'): export_dataset(load_mnist('test').subset(2), tmp_path/'o', overwrite=True)
     assert (tmp_path/'o'/'thesis.tex').exists()
+
+
+def _splits(src):
+    return {s: get_dataset(src, s) for s in ('train', 'valid', 'test')}
+
+def _same(a, b):
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels), (a, b)
+
+@pytest.mark.parametrize('which', ['fmt_a', 'fmt_b'])
+def test_export_homework_round_trip(which, request, tmp_path):
+    "Every split of a homework folder comes back from the exported format A folder: same rows, bytes and labels."
+    src = request.getfixturevalue(which)[0]
+    out = export_homework(src, tmp_path/'hw')
+    assert sorted(p.name for p in out.iterdir()) == ['data', 'train.csv', 'val.csv']
+    assert data.digits_format(out) == 'A'
+    a, b = _splits(src), _splits(out)
+    for s in a: _same(a[s], b[s]); assert a[s].names == b[s].names
+    assert len(list((out/'data').iterdir())) == sum(len(v) for v in a.values())
+    with pytest.raises(DataError, match='overwrite=True'): export_homework(src, out)
+    assert export_homework(src, out, overwrite=True) == out
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]   # no temporary folder left
+
+def test_export_homework_of_mnist(tmp_path):
+    "The shipped MNIST: test comes back as test; train + valid as the homework's train.csv (its 10% holdout is another cut)."
+    out = export_homework('mnist', tmp_path/'hw')
+    src, back = _splits('mnist'), _splits(out)
+    _same(src['test'], back['test'])
+    def rows(*sets): return sorted((bytes(x[0].numpy()), int(y)) for ds in sets for x, y in zip(ds.images, ds.labels))
+    assert rows(src['train'], src['valid']) == rows(back['train'], back['valid'])
+    assert (len(back['train']), len(back['valid'])) == (7200, 800) and len(pd.read_csv(out/'val.csv')) == 2000
+
+def test_export_homework_faces(faces, tmp_path):
+    out = export_homework(faces[0], tmp_path/'f')
+    assert sorted(p.name for p in out.iterdir()) == ['train', 'train.csv', 'val', 'val.csv']
+    a, b = (_splits(r) for r in (faces[0], out))
+    for s in a: _same(a[s], b[s]); assert a[s].attrs.equals(b[s].attrs)
+
+def test_export_homework_refuses_flat(flat, tmp_path):
+    with pytest.raises(DataError, match='flat folder'): export_homework(flat[0], tmp_path/'o')
+    assert not (tmp_path/'o').exists()
+
+def _png(path, a, mode=None):
+    Image.fromarray(a, mode).save(path) if mode else Image.fromarray(a).save(path)
+    return path
+
+def test_read_16bit_grayscale_scaled(tmp_path):
+    "A 16-bit grayscale PNG (PIL mode I;16) is scaled to 8 bits, not clipped to 0/255."
+    v = np.linspace(0, 65535, 64).round().astype(np.uint16).reshape(8, 8)
+    p = _png(tmp_path/'a.png', v)
+    assert Image.open(p).mode.startswith('I')
+    x = data.read_images([p])
+    assert x.shape == (1, 3, 8, 8) and torch.equal(x[0, 0], x[0, 2])
+    want = torch.from_numpy(np.round(v/257).astype(np.uint8))
+    assert torch.equal(x[0, 0], want) and len(x.unique()) == 64
+
+def test_read_other_modes(tmp_path):
+    g = np.arange(64, dtype=np.uint8).reshape(8, 8)*4
+    rgba = np.dstack([g, 255 - g, np.full_like(g, 100), np.where(g > 100, 255, 0).astype(np.uint8)])
+    p = _png(tmp_path/'rgba.png', rgba)
+    x = data.read_images([p])[0]
+    keep = torch.from_numpy(g > 100)
+    assert (x[:, ~keep] == 0).all() and torch.equal(x[0][keep], torch.from_numpy(g)[keep])   # transparent -> black
+    la = _png(tmp_path/'la.png', np.dstack([g, np.full_like(g, 255)]), 'LA')
+    assert torch.equal(data.read_images([la])[0, 1], torch.from_numpy(g))                  # opaque LA = its gray
+    pal = Image.fromarray(g).convert('P'); pal.save(tmp_path/'p.png')
+    assert torch.equal(data.read_images([tmp_path/'p.png'])[0, 0], torch.from_numpy(g))
+    Image.fromarray((g/255).astype(np.float32), 'F').save(tmp_path/'f.tif')                   # floats in [0, 1]
+    assert (data.read_images([tmp_path/'f.tif'])[0, 0].int() - torch.from_numpy(g).int()).abs().max() <= 1
+    Image.fromarray(g.astype(np.int32)*200, 'I').save(tmp_path/'i.tif')                      # 32-bit ints in 16-bit range
+    assert torch.equal(data.read_images([tmp_path/'i.tif'])[0, 0], torch.from_numpy(np.round(g.astype(np.int64)*200/257).astype(np.uint8)))
+
+def test_header_only_csv_is_named(fmt_a):
+    root = fmt_a[0]
+    (root/'val.csv').write_text('image_name,label\n')
+    with pytest.raises(DataError, match=r'val.csv has a header row .* but no data rows'): read_digits_folder(root, 'test')
+    with pytest.raises(DataError, match='no images to read from x.csv'): data.read_images([], what='x.csv')
+
+def test_negative_seed_is_refused():
+    ds = load_mnist('valid')
+    with pytest.raises(DataError, match=r'seed -1 is not in 0\.\.4294967295'): ds.cut(10, seed=-1)
+    assert len(ds.cut(10, seed=2**32 - 1)) == 10
 
 
 # ---------------------------------------------------------------- torchvision (no downloads)

@@ -18,8 +18,8 @@ slow = pytest.mark.skipif(not os.environ.get('DLCV_SLOW_TESTS'), reason='set DLC
 def quick_cache(tmp_path_factory):
     "A fresh classifier cache with the quick mnist classifier in it; `eval` subprocesses use it too."
     d = tmp_path_factory.mktemp('dlcv-cache')
-    old = {k: os.environ.get(k) for k in ('DLCV_CACHE', 'DLCV_CLASSIFIER_BUDGET', 'DLCV_INCEPTION')}
-    os.environ.update(DLCV_CACHE=str(d), DLCV_CLASSIFIER_BUDGET='quick'); os.environ.pop('DLCV_INCEPTION', None)
+    old = {k: os.environ.get(k) for k in ('DLCV_CACHE', 'DLCV_CLASSIFIER_BUDGET', 'DLCV_INCEPTION', 'DLCV_NO_DOWNLOAD')}
+    os.environ.update(DLCV_CACHE=str(d), DLCV_CLASSIFIER_BUDGET='quick', DLCV_NO_DOWNLOAD='1'); os.environ.pop('DLCV_INCEPTION', None)
     M.course_classifier('mnist', 'quick')
     yield d
     for k, v in old.items():
@@ -203,10 +203,57 @@ def test_inception_features_when_weights_are_given(fake_inception, mnist_test, m
     with pytest.raises(FileNotFoundError, match='missing.pth'): M.feature_extractor('mnist', 'quick')
 
 def test_without_weights_the_classifier_is_used(quick_cache, monkeypatch, tmp_path):
-    monkeypatch.delenv('DLCV_INCEPTION', raising=False)
+    monkeypatch.delenv('DLCV_INCEPTION', raising=False); monkeypatch.setenv('DLCV_NO_DOWNLOAD', '1')
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))   # an empty hub cache
     assert M.inception_weights() is None
     assert M.feature_extractor('mnist', 'quick').name.startswith('classifier-mnist-quick-penultimate (not comparable')
+
+@pytest.fixture
+def online(monkeypatch, tmp_path):
+    "An empty torch hub cache, downloads allowed, no failure remembered; `calls` records the fetches."
+    monkeypatch.delenv('DLCV_INCEPTION', raising=False); monkeypatch.delenv('DLCV_NO_DOWNLOAD', raising=False)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path/'hub'))
+    monkeypatch.setattr(M, '_FETCH_FAILED', {})
+    calls = []
+    return calls
+
+def test_weights_url_is_pytorch_fids():
+    import pytorch_fid.inception as pi
+    assert M.FID_WEIGHTS_URL == pi.FID_WEIGHTS_URL and M.FETCH_TIMEOUT <= 5
+
+def test_inception_fetched_when_online(online, fake_inception, monkeypatch, tmp_path, capsys):
+    def stub(url, dst): online.append((url, dst)); Path(dst).parent.mkdir(parents=True, exist_ok=True); Path(dst).write_bytes(fake_inception.read_bytes())
+    monkeypatch.setattr(M, '_fetch_url', stub)
+    p = M.inception_weights()
+    assert p == tmp_path/'hub'/'checkpoints'/M.INCEPTION_FILE and p.is_file()
+    assert online == [(M.FID_WEIGHTS_URL, p)]
+    assert M.feature_extractor('mnist', 'quick').name == M.INCEPTION_NAME
+    assert len(online) == 1   # found in the hub cache the second time
+
+def test_inception_fetch_failure_falls_back_with_a_note(online, quick_cache, monkeypatch, capsys):
+    import urllib.error
+    def stub(url, dst): online.append(url); raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')
+    monkeypatch.setattr(M, '_fetch_url', stub)
+    ext = M.feature_extractor('mnist', 'quick')
+    assert ext.name.startswith('classifier-mnist-quick-penultimate (not comparable')
+    notes = [l for l in capsys.readouterr().err.splitlines() if l.startswith('note:')]
+    assert len(notes) == 1 and 'name resolution' in notes[0] and 'classifier' in notes[0] and M.INCEPTION_FILE in notes[0]
+    assert M.inception_weights() is None and online == [M.FID_WEIGHTS_URL]   # no retry in this process
+
+def test_inception_fetch_disabled(online, monkeypatch):
+    monkeypatch.setattr(M, '_fetch_url', lambda url, dst: online.append(url))
+    monkeypatch.setenv('DLCV_NO_DOWNLOAD', '1')
+    assert M.inception_weights() is None
+    monkeypatch.delenv('DLCV_NO_DOWNLOAD')
+    assert M.inception_weights(download=False) is None
+    assert online == []
+
+def test_fetch_does_not_wait_on_a_dead_network(tmp_path):
+    "A black-holed address (nothing answers) fails within the connect timeout, leaving no partial file."
+    import time
+    t = time.time()
+    with pytest.raises(OSError): M._fetch_url('http://10.255.255.1/w-6726825d.pth', tmp_path/'w-6726825d.pth', timeout=1)
+    assert time.time() - t < 5 and not list(tmp_path.iterdir())
 
 # ---------------------------------------------------------------- grading formats
 def test_digit_folder_round_trip(mnist_test, tmp_path):
@@ -253,6 +300,43 @@ def test_eval_digits_and_fid_functions(quick_cache, mnist_test, tmp_path):
     assert r['classifier'] == 'classifier-mnist-quick' and set(r['per_digit']) == {str(d) for d in range(10)}
     r = M.eval_fid(tmp_path/'d', 'mnist')
     assert r['n'] == 200 and r['n_reals'] == 2000 and 'classifier-mnist-quick' in r['extractor']
+
+def test_label_outside_the_digits_is_named(mnist_test, tmp_path):
+    names = M.write_images(mnist_test.images[:6], tmp_path/'u')
+    for bad in (12, -3):
+        M.write_predictions_csv(names, [1, 2, 3, bad, 4, 5], tmp_path/'u'/'labels.csv')
+        with pytest.raises(DataError, match=rf"labels.csv line 5 \(data row 4\): label {bad} of '0003.png' is not a class 0..9"):
+            M.read_grading_folder(tmp_path/'u')
+    assert (M.read_predictions_csv(tmp_path/'u'/'labels.csv')[1] == [1, 2, 3, -3, 4, 5]).all()   # UDA files: any integer
+
+def test_wrong_header_and_header_only_csv_are_named(mnist_test, tmp_path):
+    names = M.write_images(mnist_test.images[:4], tmp_path/'u')
+    (tmp_path/'u'/'labels.csv').write_text('file,digit\n' + ''.join(f'{n},1\n' for n in names))
+    with pytest.raises(DataError, match=r"labels.csv has the header \['file', 'digit'\], not image_name,label"):
+        M.read_grading_folder(tmp_path/'u', labels=True)
+    (tmp_path/'u'/'labels.csv').write_text('image_name,label\n')
+    with pytest.raises(DataError, match='labels.csv has a header row .* but no data rows'): M.read_grading_folder(tmp_path/'u')
+
+def _homework_A(root, ds, n_train=20, n_val=8):
+    (root/'data').mkdir(parents=True)
+    names = [f'{i:05d}.png' for i in range(n_train + n_val)]
+    for n, a in zip(names, ds.images[:n_train + n_val, 0].numpy()): Image.fromarray(a).save(root/'data'/n)
+    lab = ds.labels[:n_train + n_val].numpy()
+    import pandas as pd
+    pd.DataFrame({'image_name': names[:n_train], 'label': lab[:n_train]}).to_csv(root/'train.csv', index=False)
+    pd.DataFrame({'image_name': names[n_train:], 'label': lab[n_train:]}).to_csv(root/'val.csv', index=False)
+    return root
+
+def test_homework_folder_graded_on_its_test_split(quick_cache, mnist_test, tmp_path):
+    root = _homework_A(tmp_path/'usps', mnist_test)
+    x, labels, names = M.read_grading_folder(root)
+    assert names == [f'{i:05d}.png' for i in range(20, 28)] and (labels == mnist_test.labels[20:28].numpy()).all()
+    assert torch.equal(x, mnist_test.images[20:28])
+    r = M.eval_digits(root)
+    assert r['n'] == 8 and r['labels_from'] == str(root/'val.csv')
+    assert r['accuracy'] == pytest.approx(M.classifier_accuracy(mnist_test.images[20:28], mnist_test.labels[20:28], budget='quick'))
+    (root/'val.csv').write_text('image_name\n' + ''.join(f'{n}\n' for n in names))
+    with pytest.raises(DataError, match='val.csv has no label column'): M.eval_digits(root)
 
 # ---------------------------------------------------------------- callbacks
 def _toy_learner(n=128):

@@ -60,10 +60,12 @@ def frechet_from_moments(mu1, sigma1, mu2, sigma2, eps:float=1e-6) -> float:
             raise ValueError(f"the Fréchet distance is not defined numerically for these {sigma1.shape[0]}-d covariances "
                              "(the square root of their product is complex): use more samples or fewer feature dimensions")
     covmean = covmean.real
+    # d^2 = \lVert \mu_1 - \mu_2 \rVert^2 + \mathrm{Tr}\big(\Sigma_1 + \Sigma_2 - 2(\Sigma_1\Sigma_2)^{1/2}\big)
     d = float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2*np.trace(covmean))
     if not np.isfinite(d): raise ValueError(f"the Fréchet distance came out as {d}: the features are degenerate")
     return max(d, 0.0)
 
+# %% ../nbs/03_metrics.ipynb #83443b92
 def frechet_distance(feats_a, feats_b, strict:bool=False, eps:float=1e-6) -> float:
     "FID between two (n, d) feature arrays; warns (raises if `strict`) when n <= d makes a covariance singular."
     fa, fb = np.asarray(feats_a), np.asarray(feats_b)
@@ -355,6 +357,7 @@ def write_predictions_csv(names, labels, path) -> Path:
     df = pd.DataFrame({'image_name': names, 'label': labels})
     return atomic_write(Path(path).expanduser(), lambda p: df.to_csv(p, index=False))
 
+# %% ../nbs/03_metrics.ipynb #d1e3feba
 def _csv_header(p:Path) -> list|None:
     try: return [str(c).strip() for c in pd.read_csv(p, nrows=0).columns]
     except Exception: return None

@@ -59,11 +59,12 @@ def test_corrupt_checkpoint_on_resume_is_named(tmp_path):
     r = cli('run', 'classifier', '--budget', 'quick', '--out', out, '--resume', check=False)
     assert r.returncode == 2 and 'checkpoint.pth' in r.stderr
 
-def test_killed_run_resumes_from_last_checkpoint(tmp_path):
+@pytest.mark.parametrize('problem', ['classifier', 'dcgan', 'ddpm'])
+def test_killed_run_resumes_from_last_checkpoint(tmp_path, problem):
     "Kill a run with SIGKILL after its first checkpoint; --resume carries on instead of starting over."
-    out = tmp_path/'clf'; n_epochs = 5
+    out = tmp_path/problem; n_epochs = 5
     exe = BIN/'dlcv-course'
-    p = subprocess.Popen([str(exe), 'run', 'classifier', '--budget', 'quick', '--epochs', str(n_epochs), '--out', str(out)],
+    p = subprocess.Popen([str(exe), 'run', problem, '--budget', 'quick', '--epochs', str(n_epochs), '--out', str(out)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, MPLBACKEND='Agg'))
     ck = out/'checkpoint.pth'
     t0 = time.time()
@@ -73,10 +74,38 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path):
     done = torch.load(ck, weights_only=True)['epoch']
     assert done < n_epochs-1, 'the run finished before it could be killed'
     assert not (out/'metrics.json').exists()
-    r = cli('run', 'classifier', '--budget', 'quick', '--epochs', n_epochs, '--out', out, '--resume')
+    r = cli('run', problem, '--budget', 'quick', '--epochs', n_epochs, '--out', out, '--resume')
     assert f'after epoch {done}' in r.stdout
     m = json.loads((out/'metrics.json').read_text())
     assert m['resumed_from_epoch'] == done+1 and m['epochs'] == n_epochs
     assert torch.load(ck, weights_only=True)['epoch'] == n_epochs-1
     # the Recorder's table carries over: one row per epoch, those before the kill included
     assert len(torch.load(ck, weights_only=True)['recorder']['values']) == n_epochs
+
+def test_piped_log_has_one_line_per_epoch(tmp_path):
+    "With standard output a pipe, a run prints its epoch lines, not every progress-bar update."
+    r = cli('run', 'classifier', '--budget', 'quick', '--epochs', 3, '--out', tmp_path/'clf')
+    assert r.stdout.count('\r') <= 2, r.stdout.count('\r')
+    rows = [l for l in r.stdout.splitlines() if l.split() and l.split()[0].isdigit() and len(l.split()) >= 4]
+    assert len(rows) == 3, r.stdout  # epoch 0, 1, 2 with their losses and accuracy
+
+def test_run_into_another_problems_folder_is_refused(tmp_path):
+    out = tmp_path/'clf'
+    cli('run', 'classifier', '--budget', 'quick', '--epochs', 1, '--out', out)
+    before = (out/'metrics.json').read_text(), (out/'checkpoint.pth').read_bytes()
+    r = cli('run', 'vae', '--budget', 'quick', '--out', out, check=False)
+    assert r.returncode == 2 and 'holds a classifier run' in r.stderr.strip().splitlines()[-1]
+    assert ((out/'metrics.json').read_text(), (out/'checkpoint.pth').read_bytes()) == before   # nothing lost
+    r = cli('run', 'vae', '--budget', 'quick', '--epochs', 1, '--out', out, '--overwrite')
+    assert 'replacing the classifier run' in r.stdout and json.loads((out/'metrics.json').read_text())['problem'] == 'vae'
+
+@pytest.mark.parametrize('make, needle', [(lambda p: p.write_text('x'), 'is a file'), (lambda p: None, None)])
+def test_out_must_be_a_writable_folder(tmp_path, make, needle):
+    out = tmp_path/'out'; make(out)
+    if needle is None:  # a folder under a read-only one (as root, /proc stands in: it refuses new folders)
+        out = Path('/proc/dlcv-course-test')
+    r = cli('run', 'classifier', '--budget', 'quick', '--out', out, check=False)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and last.startswith('dlcv-course: error:') and 'Traceback' not in r.stderr, r.stderr
+    assert str(out) in last
+    assert not (tmp_path/'out'/'figures').exists()

@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/bench.html.md"""
 
 # %% ../nbs/91_bench.ipynb #935fe15a
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import copy, datetime, importlib, json, math, os, platform, statistics, time
 from functools import partial
 from pathlib import Path

@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/classifier.html.md"""
 
 # %% ../nbs/02_classifier.ipynb #e68e7c67
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import time
 from pathlib import Path
 import numpy as np, torch

@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/dann.html.md"""
 
 # %% ../nbs/20_dann.ipynb #38b0bc34
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import math, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from fastai.basics import Learner, Callback, CrossEntropyLossFlat, accuracy, set_seed
 from .data import get_dataset, read_image_folder, ImageSet, DataError
 from . import core
+from .distributed import unwrap
 from .core import (make_dls, check_budgets, pick_budget, fit_resumable, RunDir, LossComponents, PairedDomains,
                               atomic_write, torch_load, run_info, random_shift, predict_batches, tsne_2d)
 
@@ -52,8 +54,9 @@ class GRLSchedule(Callback):
     def before_batch(self):
         if not self.training: return
         p = float(self.learn.pct_train)
-        self.learn.model.lambda_ = self.max_lambda*lambda_p(p, self.gamma)
-        self.history.append((p, self.learn.model.lambda_))
+        m = unwrap(self.learn.model)  # under a launcher, the model inside DDP's wrapper
+        m.lambda_ = self.max_lambda*lambda_p(p, self.gamma)
+        self.history.append((p, m.lambda_))
     def plot(self, ax=None):
         "lambda against training progress."
         import matplotlib.pyplot as plt

@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/explore.html.md"""
 
 # %% ../nbs/93_explore.ipynb #099eac57
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import io, json, time
 from pathlib import Path
 import numpy as np, torch

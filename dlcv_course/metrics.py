@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/metrics.html.md"""
 
 # %% ../nbs/03_metrics.ipynb #742470e4
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import os, re, sys, hashlib, inspect, warnings, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd, torch

@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/uda.html.md"""
 
 # %% ../nbs/21_uda.ipynb #fcbb5b77
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import copy, time
 import torch
 import matplotlib.pyplot as plt

@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/vae.html.md"""
 
 # %% ../nbs/10_vae.ipynb #ddcf538d
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import time
 from pathlib import Path
 import numpy as np, torch

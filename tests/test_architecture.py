@@ -88,3 +88,11 @@ def test_help_imports_neither_torch_nor_fastai():
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == '[]'
+
+def test_first_import_prints_no_warning():
+    "Importing every module of the library, as a notebook's first cell does, shows no warning (all warnings shown)."
+    code = ("import importlib, pathlib, dlcv_course\n"
+            "for p in sorted(pathlib.Path(dlcv_course.__file__).parent.glob('*.py')):\n"
+            "    if p.stem not in ('__init__', '_modidx'): importlib.import_module('dlcv_course.' + p.stem)\n")
+    r = subprocess.run([sys.executable, '-W', 'default', '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and 'Warning' not in r.stderr, r.stderr[-2000:]

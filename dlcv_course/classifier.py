@@ -15,7 +15,7 @@ from fastai.basics import Learner, CrossEntropyLossFlat, accuracy, set_seed
 from fastai.layers import ConvLayer
 from .data import get_dataset
 from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, save_model, load_model,
-                              run_info, predict_batches, random_shift, RandomShift)
+                              run_info, predict_batches, random_shift, RandomShift, mixed_precision)
 
 # %% auto #0
 __all__ = ['BUDGETS', 'DigitNet', 'classifier_learner', 'evaluate', 'save_classifier', 'load_classifier', 'run_classifier']
@@ -37,9 +37,9 @@ class DigitNet(nn.Module):
     def forward(self, x): return self.head(self.body(x))
 
 # %% ../nbs/02_classifier.ipynb #cbe4460b
-BUDGETS = check_budgets(dict(quick=dict(n_train=1024, n_test=512, epochs=2, bs=32, lr=1e-2),
-                             cpu=dict(n_train=None, n_test=None, epochs=20, bs=64, lr=1e-2),
-                             full=dict(n_train=None, n_test=None, epochs=30, bs=128, lr=1e-2)))
+BUDGETS = check_budgets(dict(quick=dict(n_train=1024, n_test=512, epochs=2, bs=32, lr=1e-2, bf16=False),
+                             cpu=dict(n_train=None, n_test=None, epochs=20, bs=64, lr=1e-2, bf16=False),
+                             full=dict(n_train=None, n_test=None, epochs=30, bs=128, lr=1e-2, bf16='auto')))
 
 # %% ../nbs/02_classifier.ipynb #5b9e3f50
 def classifier_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, width:int=32, epochs:int|None=None) -> Learner:
@@ -52,7 +52,7 @@ def classifier_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, 
     model = DigitNet(n_classes=train.n_classes, width=width)
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=RandomShift(2, 10, 0.1))
     learn.cfg = dict(cfg, data=str(data), size=size, seed=seed)
-    return learn
+    return mixed_precision(learn, cfg['bf16'])   # bfloat16 on a GPU at the full budget
 
 # %% ../nbs/02_classifier.ipynb #aa49df82
 def evaluate(model, ds) -> dict:

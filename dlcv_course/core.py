@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/core.html.md"""
 
 # %% ../nbs/01_core.ipynb #2c6c7dfb
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import datetime, json, os, platform, random, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch
@@ -17,13 +18,15 @@ from fastai.torch_core import find_bs
 from fastcore.foundation import L
 import fastai.callback.schedule  # patches Learner.fit_one_cycle
 from .data import to_float
+from .distributed import distributed_run, is_main_process, unwrap, world_size
 
 # %% auto #0
 __all__ = ['BUDGET_NAMES', 'check_budgets', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load', 'save_model',
            'load_model', 'RunDir', 'run_info', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
            'random_shift', 'RandomShift', 'LossComponents', 'bf16_supported', 'use_bf16', 'BF16Autocast',
-           'autocast_callback', 'Checkpoint', 'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'budget_out',
-           'run_or_load', 'small_png', 'show_figures', 'image_grid', 'SampleGrid', 'predict_batches', 'tsne_2d']
+           'autocast_callback', 'mixed_precision', 'Checkpoint', 'save_checkpoint', 'load_checkpoint', 'fit_resumable',
+           'budget_out', 'run_or_load', 'small_png', 'show_figures', 'image_grid', 'SampleGrid', 'predict_batches',
+           'tsne_2d']
 
 # %% ../nbs/01_core.ipynb #81f1c255
 BUDGET_NAMES = ('quick', 'cpu', 'full')
@@ -51,7 +54,9 @@ def pick_budget(table:dict, name:str, **overrides) -> dict:
 # %% ../nbs/01_core.ipynb #f4ef625a
 def atomic_write(path, write_fn):
     "Call `write_fn(tmp_path)` and move the result onto `path` atomically."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    if not is_main_process(): return path  # under a launcher, rank 0 alone writes
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     os.close(fd)
     try:
@@ -115,6 +120,7 @@ class RunDir:
             if not overwrite:
                 raise ValueError(f"--out {self.path} holds a {old} run: a {problem} run would overwrite its checkpoint and "
                                  f"metrics. Choose another folder, or pass --overwrite to replace that run")
+            if not is_main_process(): return  # every rank checks, rank 0 replaces
             gone = sorted(p.name for p in self.path.glob('checkpoint*.pth'))
             for f in gone: (self.path/f).unlink()
             print(f"--overwrite: replacing the {old} run in {self.path}" + (f" (removed {', '.join(gone)})" if gone else ''))
@@ -135,8 +141,8 @@ class RunDir:
 
 # %% ../nbs/01_core.ipynb #9d00692f
 def run_info(budget:str, seed:int) -> dict:
-    "Where and when a run ran, for `metrics.json`: budget, seed, date, device, machine, torch and the command."
-    return dict(budget=budget, seed=seed, date=datetime.datetime.now().isoformat(timespec='seconds'),
+    "Where and when a run ran, for `metrics.json`: budget, seed, processes (1 without a launcher), date, device, machine, torch and the command."
+    return dict(budget=budget, seed=seed, processes=world_size(), date=datetime.datetime.now().isoformat(timespec='seconds'),
                 device=str(default_device()), machine=f'{platform.machine()} {torch.get_num_threads()} threads',
                 torch=torch.__version__, command=' '.join(['dlcv-course'] + sys.argv[1:]) if sys.argv[0].endswith('dlcv-course') else None)
 
@@ -277,6 +283,11 @@ def autocast_callback(device=None) -> Callback:
         return MixedPrecision(amp_mode='bf16')
     return BF16Autocast()
 
+def mixed_precision(learn:Learner, setting) -> Learner:
+    "Add `autocast_callback` to `learn` when a budget's `bf16` `setting` (True, False or 'auto') resolves to True here; returns `learn`."
+    if use_bf16(setting, learn.dls.device): learn.add_cb(autocast_callback(learn.dls.device))
+    return learn
+
 # %% ../nbs/01_core.ipynb #bd36f2f1
 def _plain(o):
     "fastai's `L`s and NumPy scalars as plain lists and numbers, so `weights_only` loading accepts them."
@@ -321,14 +332,15 @@ def save_checkpoint(learn, path, epoch:int):
     "Write the state of `learn` after `epoch` to `path` atomically."
     cb_states = {type(cb).__name__: cb.state_dict() for cb in learn.cbs
                  if hasattr(cb, 'state_dict') and not isinstance(cb, nn.Module)}
-    state = dict(model=learn.model.state_dict(), opt=_opt_state(learn), epoch=epoch, n_epoch=learn.n_epoch,
+    if not is_main_process(): return
+    state = dict(model=unwrap(learn.model).state_dict(), opt=_opt_state(learn), epoch=epoch, n_epoch=learn.n_epoch,
                  torch_rng=torch.get_rng_state(), callbacks=cb_states, recorder=_history(learn))
     torch_save(state, path)
 
 def load_checkpoint(learn, path) -> int:
     "Restore `learn` from the checkpoint at `path`; returns the epoch to start from."
     state = torch_load(path, map_location=default_device())
-    try: learn.model.load_state_dict(state['model'])
+    try: unwrap(learn.model).load_state_dict(state['model'])
     except (RuntimeError, KeyError) as e:
         raise ValueError(f"{path}: the checkpoint does not fit this model ({e}). Was it written by another "
                          "problem or configuration? Use a fresh --out folder, or drop --resume.") from e
@@ -352,8 +364,9 @@ def fit_resumable(learn, n_epoch:int, path, lr=None, resume:bool=False, one_cycl
     elif resume: print(f'no checkpoint at {path}: starting from scratch')
     if start >= n_epoch: return start
     cbs = [Checkpoint(path)] + list(kw.pop('cbs', []))
-    if one_cycle: learn.fit_one_cycle(n_epoch, lr, cbs=cbs, start_epoch=start, **kw)
-    else: learn.fit(n_epoch, lr, cbs=cbs, start_epoch=start, **kw)
+    with distributed_run(learn):  # data-parallel when a launcher started several processes
+        if one_cycle: learn.fit_one_cycle(n_epoch, lr, cbs=cbs, start_epoch=start, **kw)
+        else: learn.fit(n_epoch, lr, cbs=cbs, start_epoch=start, **kw)
     return start
 
 # %% ../nbs/01_core.ipynb #b0527587

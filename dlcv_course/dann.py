@@ -17,7 +17,7 @@ from .data import get_dataset, read_image_folder, ImageSet, DataError
 from . import core
 from .distributed import unwrap
 from .core import (make_dls, check_budgets, pick_budget, fit_resumable, RunDir, LossComponents, PairedDomains,
-                              atomic_write, torch_load, run_info, random_shift, predict_batches, tsne_2d)
+                              atomic_write, torch_load, run_info, random_shift, predict_batches, tsne_2d, mixed_precision)
 
 # %% auto #0
 __all__ = ['SIZE', 'BUDGETS', 'SHIFTS', 'GradReverse', 'grad_reverse', 'lambda_p', 'GRLSchedule', 'per_image_norm', 'DANNNet',
@@ -148,9 +148,9 @@ def scenario_name(source, target) -> str:
 
 # %% ../nbs/20_dann.ipynb #9a2da2f0
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=512,  n_test=500,  n_tsne=300,  epochs_bound=2,  epochs_dann=3,  bs=64,  lr=2e-3),
-    cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_bound=8,  epochs_dann=40, bs=64,  lr=2e-3),
-    full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_bound=20, epochs_dann=60, bs=128, lr=2e-3)))
+    quick=dict(n_train=512,  n_test=500,  n_tsne=300,  epochs_bound=2,  epochs_dann=3,  bs=64,  lr=2e-3, bf16=False),
+    cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_bound=8,  epochs_dann=40, bs=64,  lr=2e-3, bf16=False),
+    full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_bound=20, epochs_dann=60, bs=128, lr=2e-3, bf16='auto')))
 
 # %% ../nbs/20_dann.ipynb #81f464cd
 def bound_learner(train:ImageSet, valid:ImageSet, bs:int=64, seed:int=0, **net_kw) -> Learner:
@@ -179,7 +179,7 @@ def scenario_learner(source='mnist', target='mnistm', budget:str='cpu', seed:int
     data = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)
     learn = dann_learner(data['source'], data['target'], bs=cfg['bs'], seed=seed)
     learn.cfg = cfg
-    return learn
+    return mixed_precision(learn, cfg['bf16'])
 
 # %% ../nbs/20_dann.ipynb #aea1cedb
 def predict(model, ds:ImageSet, bs:int=500) -> torch.Tensor:
@@ -259,6 +259,7 @@ def train_stage(stage:str, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:b
         dom = data['source' if stage == 'source_only' else 'target']
         learn = bound_learner(dom['train'], dom['valid'], bs=cfg['bs'], seed=seed)
         n_epoch = cfg['epochs_bound']
+    mixed_precision(learn, cfg['bf16'])   # bfloat16 on a GPU at the full budget
     t0, ck = time.time(), run.path/f'checkpoint_{stage}.pth'
     if quiet:
         with learn.no_bar(), learn.no_logging(): fit_resumable(learn, n_epoch, ck, lr=cfg['lr'], resume=resume)

@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/distributed.html.md"""
 
 # %% ../nbs/92_distributed.ipynb #44d67cb0
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import os, json, time, hashlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,13 +19,21 @@ from fastai.callback.schedule import fit_one_cycle  # adds `Learner.fit_one_cycl
 from fastai.distributed import DistributedDL  # adds `Learner.distrib_ctx`
 
 # %% auto #0
-__all__ = ['is_distributed', 'is_main_process', 'setup_rank_device', 'maybe_distrib', 'distributed_fit', 'item_fingerprints',
-           'ShardRecorder', 'unwrap', 'weights_checksum', 'train_digits']
+__all__ = ['is_distributed', 'single_process', 'is_main_process', 'setup_rank_device', 'maybe_distrib', 'distributed_fit',
+           'world_size', 'RankSeed', 'distributed_run', 'item_fingerprints', 'ShardRecorder', 'unwrap',
+           'weights_checksum', 'train_digits']
 
 # %% ../nbs/92_distributed.ipynb #9f9035ef
 def is_distributed() -> bool:
     "Whether this process is one of several started by a launcher (`accelerate launch`, `torchrun`)."
     return num_distrib() > 1
+
+@contextmanager
+def single_process():
+    "Train and write alone inside this block even under a launcher (fastai sees one process of rank 0): e.g. filling a cache the other ranks wait for."
+    old = {k: os.environ.pop(k) for k in ('WORLD_SIZE', 'RANK') if k in os.environ}   # what fastai's `num_distrib`, `rank_distrib` read
+    try: yield
+    finally: os.environ.update(old)
 
 def is_main_process() -> bool:
     "Whether this process is rank 0, the one that should write files and print."
@@ -36,6 +45,9 @@ def setup_rank_device() -> torch.device:
     if not torch.cuda.is_available(): return torch.device('cpu')
     if is_distributed(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     return torch.device('cuda', torch.cuda.current_device())
+
+# %% ../nbs/92_distributed.ipynb #b492e204
+setup_rank_device()  # on import: under a launcher, every learner built afterwards lands on this process's GPU
 
 # %% ../nbs/92_distributed.ipynb #22c6e2c9
 @patch
@@ -66,6 +78,22 @@ def distributed_fit(learn:Learner, n_epoch:int, lr=None, one_cycle:bool=True, **
         else: learn.fit(n_epoch, lr, **kwargs)
     return learn
 
+# %% ../nbs/92_distributed.ipynb #10a8f926
+def world_size() -> int:
+    "How many processes train together: 1 without a launcher."
+    return max(num_distrib(), 1)
+
+class RankSeed(Callback):
+    "Once the model is wrapped, move each process onto its own random stream (drawn from the shared one, offset by the rank)."
+    order = 12  # after `DistributedTrainer` (11)
+    def before_fit(self): torch.manual_seed(int(torch.randint(2**62, (1,))) + rank_distrib())
+
+@contextmanager
+def distributed_run(learn:Learner):
+    "What every course fit runs in: `maybe_distrib` (unused parameters allowed) with per-rank random streams under a launcher; in one process, as is."
+    if not is_distributed(): yield learn; return
+    with maybe_distrib(learn, find_unused_parameters=True), learn.added_cbs(RankSeed()): yield learn
+
 # %% ../nbs/92_distributed.ipynb #fca44e7b
 def item_fingerprints(x:torch.Tensor) -> list[str]:
     "A short hash of each item of the batch `x`: which items a process saw, comparable across processes."
@@ -80,7 +108,11 @@ class ShardRecorder(Callback):
     def before_batch(self):
         if not self.training: return
         self.batches[-1] += 1; self.items[-1] += find_bs(self.yb)
-        if self.epoch == 0: self.fingerprints += item_fingerprints(self.xb[0])
+        if self.epoch == 0: self.fingerprints += item_fingerprints(_images(self.xb + self.yb))
+
+def _images(b) -> torch.Tensor:
+    "The batch's images: its largest items (not a GAN's noise nor the labels), the first of equals."
+    return max((t for t in b if torch.is_tensor(t) and t.ndim > 1), key=lambda t: t[0].numel())
 
 def unwrap(model):
     "The model inside a `DistributedDataParallel` wrapper (`model` itself when it is not wrapped)."
@@ -105,37 +137,50 @@ def _probe_loss(learn, n:int=256) -> float:
     model.train(was_training)
     return loss
 
+def _learner(problem:str, data, budget:str, seed:int, width:int) -> Learner:
+    "The learner of `problem` from the problem table (the classifier at `width`)."
+    from dlcv_course.registry import PROBLEMS
+    p = PROBLEMS[problem]
+    if problem == 'classifier': return p.load('learner')(data, budget, seed, width=width)
+    return p.load('learner')(budget=budget, seed=seed, **({} if p.domains else dict(data=data)))
+
 @call_parse
 def train_digits(
     data:str='mnist', # a data set name (`dlcv-course data`) or a homework digits folder
-    budget:str='quick', # the classifier's budget: quick, cpu or full
+    budget:str='quick', # the budget: quick, cpu or full
     epochs:int=None, # epochs (default: the budget's)
     lr:float=None, # learning rate (default: the budget's)
     width:int=32, # the classifier's width
     seed:int=0, # random seed, the same on every process
     out:str='runs/distributed', # folder for the per-process records rank{r}.json
+    problem:str='classifier', # any problem of `dlcv-course run` (DANN and UDA: mnist -> mnistm)
 ) -> dict:
-    "Train the course digit classifier, data-parallel under `accelerate launch`, and write `out/rank{r}.json`."
-    from dlcv_course.classifier import classifier_learner
-    setup_rank_device()
+    "Train the course digit classifier (or `problem`'s learner), data-parallel under `accelerate launch`, and write `out/rank{r}.json`."
+    from dlcv_course.registry import PROBLEMS
     t0 = time.time()
-    learn = classifier_learner(data, budget, seed, width=width)
-    epochs = learn.cfg['epochs'] if epochs is None else epochs
-    lr = learn.cfg['lr'] if lr is None else lr
+    learn = _learner(problem, data, budget, seed, width)
+    epochs = learn.cfg.get('epochs', 1) if epochs is None else epochs
+    one_cycle = PROBLEMS[problem].fit == 'fit_one_cycle'
+    lr = (learn.cfg['lr'] if one_cycle else None) if lr is None else lr  # a GAN: its own rates
     single_batches = len(learn.dls.train)  # a whole epoch's batches, as one process would see them
-    loss_before, rec = _probe_loss(learn), ShardRecorder()
-    distributed_fit(learn, epochs, lr, cbs=rec)
-    res = dict(rank=rank_distrib(), world_size=max(num_distrib(), 1), data=str(data), budget=budget,
+    probe = problem == 'classifier'
+    loss_before, rec = _probe_loss(learn) if probe else None, ShardRecorder()
+    with distributed_run(learn):
+        if one_cycle: learn.fit_one_cycle(epochs, lr, cbs=rec)
+        else: learn.fit(epochs, lr, cbs=rec)
+    ema = getattr(learn, 'ema_weights', None)
+    res = dict(rank=rank_distrib(), world_size=world_size(), problem=problem, data=str(data), budget=budget,
                epochs=epochs, lr=lr, bs=learn.dls.train.bs, n_train=len(learn.dls.train.dataset),
                single_process_batches=single_batches, batches=rec.batches, items=rec.items,
                fingerprints=rec.fingerprints, weights_sha256=weights_checksum(learn.model),
-               loss_before=loss_before, loss_after=_probe_loss(learn),
+               ema_sha256=weights_checksum(ema.averaged) if ema is not None else None,
+               loss_before=loss_before, loss_after=_probe_loss(learn) if probe else None,
                recorder=[[float(v) for v in row] for row in learn.recorder.values],
                metric_names=list(learn.recorder.metric_names[1:-1]), seconds=round(time.time()-t0, 1))
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     (out/f'rank{res["rank"]}.json').write_text(json.dumps(res))
     if is_main_process():
-        print(f'world size {res["world_size"]}: {res["batches"]} batches per epoch on rank 0 '
-              f'(one process: {single_batches}); probe loss {loss_before:.3f} -> {res["loss_after"]:.3f}')
+        print(f'world size {res["world_size"]}: {res["batches"]} batches per epoch on rank 0 (one process: {single_batches})'
+              + (f'; probe loss {loss_before:.3f} -> {res["loss_after"]:.3f}' if probe else ''))
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
     return res

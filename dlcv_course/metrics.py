@@ -18,6 +18,7 @@ from fastai.basics import Callback, default_device
 from .data import get_dataset, to_float, to_uint8, ImageSet, DataError, DATASETS
 from .data import as_images, read_images, read_csv, check_files, IMAGE_EXTS, csv_line, digits_csv, digits_format, read_digits_folder
 from .core import atomic_write, pick_budget, predict_batches
+from .distributed import single_process
 from .classifier import DigitNet, load_classifier, run_classifier, BUDGETS as CLASSIFIER_BUDGETS
 
 # %% auto #0
@@ -132,7 +133,8 @@ def course_classifier(domain='mnist', budget:str='cpu', path=None) -> DigitNet:
                 print(f"training the course classifier for {domain} at budget {budget!r} (first use) into {f.parent}",
                       file=sys.stderr)
                 import matplotlib; matplotlib.use('Agg', force=False)
-                with contextlib.redirect_stdout(sys.stderr): run_classifier(domain, budget, out=f.parent)
+                with contextlib.redirect_stdout(sys.stderr), single_process():  # under a launcher the other ranks wait on the lock
+                    run_classifier(domain, budget, out=f.parent)
     key = (str(f), f.stat().st_mtime_ns)
     if key not in _CLASSIFIERS:
         model = load_classifier(f); model.name = f"classifier-{_domain_tag(domain)}-{budget}"

@@ -12,7 +12,7 @@ import torch
 import matplotlib.pyplot as plt
 from fastai.basics import Learner, set_seed
 from .data import ImageSet
-from .core import check_budgets, pick_budget, fit_resumable, RunDir, run_info
+from .core import check_budgets, pick_budget, fit_resumable, RunDir, run_info, mixed_precision
 from .dann import (DANNNet, dann_learner, train_stage, load_scenario, scenario_name, predict_proba, accuracy_on,
                               predict_csv, tsne_figure, save_model)
 
@@ -48,11 +48,11 @@ def concat_sets(a:ImageSet, b:ImageSet) -> ImageSet:
 METHOD = 'DANN + class-balanced pseudo-label self-training (CBST)'
 
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=512,  n_test=500,  n_tsne=300,  epochs_dann=3,  bs=64,  lr=2e-3,
+    quick=dict(n_train=512,  n_test=500,  n_tsne=300,  epochs_dann=3,  bs=64,  lr=2e-3, bf16=False,
                rounds=(0.5, 0.7, 0.9), epochs_round=1, lr_round=1e-3, max_rounds=3,  tol=0.01),
-    cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_dann=40, bs=64,  lr=2e-3,
+    cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_dann=40, bs=64,  lr=2e-3, bf16=False,
                rounds=(0.5, 0.7, 0.9), epochs_round=6, lr_round=1e-3, max_rounds=8,  tol=0.01),
-    full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_dann=60, bs=128, lr=2e-3,
+    full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_dann=60, bs=128, lr=2e-3, bf16='auto',
                rounds=(0.5, 0.7, 0.9), epochs_round=8, lr_round=1e-3, max_rounds=10, tol=0.01)))
 
 # %% ../nbs/21_uda.ipynb #6e75779c
@@ -63,7 +63,7 @@ def round_learner(model, data:dict, q:float, cfg:dict, seed:int=0, probs=None) -
     learn = dann_learner(dict(train=concat_sets(S['train'], pl), valid=S['valid']), T, bs=cfg['bs'], seed=seed)
     learn.model.load_state_dict(model.state_dict())
     learn.cfg, learn.n_pseudo = dict(cfg, lr=cfg['lr_round']), len(pl)
-    return learn
+    return mixed_precision(learn, cfg['bf16'])
 
 def uda_learner(source='mnist', target='mnistm', budget:str='cpu', seed:int=0) -> Learner:
     "The first self-training round's `Learner` of `source` -> `target` at `budget`, pseudo-labelled by a freshly initialised `DANNNet`."

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from fastai.basics import Learner, Callback, default_device, set_seed
 from .data import get_dataset
 from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, LossComponents, image_grid, torch_save,
-                              predict_batches, tsne_2d, run_info)
+                              predict_batches, tsne_2d, run_info, mixed_precision)
 
 # %% auto #0
 __all__ = ['BUDGETS', 'reparameterize', 'ConvVAE', 'kld', 'vae_loss', 'ReconstructTarget', 'BetaSchedule', 'vae_learner',
@@ -87,11 +87,11 @@ class BetaSchedule(Callback):
 # %% ../nbs/10_vae.ipynb #256698fe
 BUDGETS = check_budgets(dict(
     quick=dict(n_train=512, n_test=256, epochs=1, bs=64, lr=3e-3, nz=16, beta=1., warmup=0.3,
-               betas=(0.5, 4.), sweep_epochs=1, n_tsne=200),
+               betas=(0.5, 4.), sweep_epochs=1, n_tsne=200, bf16=False),
     cpu=dict(n_train=None, n_test=None, epochs=15, bs=64, lr=3e-3, nz=16, beta=1., warmup=0.3,
-             betas=(0.1, 0.3, 3., 10.), sweep_epochs=6, n_tsne=1000),
+             betas=(0.1, 0.3, 3., 10.), sweep_epochs=6, n_tsne=1000, bf16=False),
     full=dict(n_train=None, n_test=None, epochs=40, bs=128, lr=2e-3, nz=32, beta=1., warmup=0.3,
-              betas=(0.1, 0.3, 3., 10.), sweep_epochs=20, n_tsne=2000)))
+              betas=(0.1, 0.3, 3., 10.), sweep_epochs=20, n_tsne=2000, bf16='auto')))
 
 def vae_learner(data='mnist', budget:str='cpu', seed:int=0, beta:float|None=None, size:int=28, epochs:int|None=None) -> Learner:
     "A `Learner` for the conv VAE on `data` at `budget` (`beta` and `epochs` override the budget's)."
@@ -105,7 +105,7 @@ def vae_learner(data='mnist', budget:str='cpu', seed:int=0, beta:float|None=None
         return vae_loss(pred, x, learn.beta, learn.loss_parts)
     learn = Learner(dls, model, loss_func=loss, cbs=[ReconstructTarget(), BetaSchedule(cfg['beta'], cfg['warmup']), LossComponents()])
     learn.cfg = dict(cfg, data=str(data), size=size, seed=seed)
-    return learn
+    return mixed_precision(learn, cfg['bf16'])
 
 # %% ../nbs/10_vae.ipynb #d6535c9a
 def vae_eval(model, ds) -> dict:

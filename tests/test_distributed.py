@@ -49,3 +49,67 @@ def test_two_cpu_processes_shard_the_data_and_agree_on_the_weights(tmp_path):
     # it learned: the probe loss fell on both ranks (the same numbers, as the weights are the same)
     for r in (r0, r1): assert r['loss_after'] < 0.95 * r['loss_before'], r
     assert r0['loss_after'] == r1['loss_after']
+
+LAUNCH = [sys.executable, '-m', 'accelerate.commands.launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
+          '--mixed_precision', 'no', '--dynamo_backend', 'no', '--main_process_port', '0']
+
+@pytest.fixture(scope='module')
+def home(tmp_path_factory):
+    "An empty HF_HOME, and the quick course classifier (the GANs' and the DDPM's grader) trained before any launch."
+    from dlcv_course.metrics import course_classifier
+    for d in ('mnist', 'mnistm'): course_classifier(d, 'quick')
+    return tmp_path_factory.mktemp('hf')
+
+@pytest.mark.parametrize('problem', ['dcgan', 'ddpm'])
+def test_gan_and_ddpm_shard_the_data_and_agree_on_the_weights(problem, tmp_path, home):
+    _run(LAUNCH + ['-m', 'dlcv_course.distributed', '--problem', problem, '--budget', 'quick', '--epochs', '1',
+                   '--out', tmp_path], home, timeout=300)
+    r0, r1 = _records(tmp_path, 2)
+    assert (r0['rank'], r1['rank'], r0['world_size']) == (0, 1, 2)
+    half = r0['single_process_batches'] // 2
+    assert r0['batches'] == r1['batches'] == [half] and r0['items'] == [half * r0['bs']]
+    s0, s1 = set(r0['fingerprints']), set(r1['fingerprints'])
+    assert len(s0) == len(s1) == half * r0['bs'] and not s0 & s1  # disjoint halves of the epoch
+    assert r0['weights_sha256'] == r1['weights_sha256']
+    if problem == 'ddpm': assert r0['ema_sha256'] is not None and r0['ema_sha256'] == r1['ema_sha256']
+
+def _launched_run(problem, out, home, extra=(), timeout=600):
+    "`dlcv-course run PROBLEM` on two CPU processes under `accelerate launch`; returns its metrics."
+    _run(LAUNCH + ['-m', 'dlcv_course.cli', 'run', problem, '--budget', 'quick', '--epochs', '1', '--out', out, *extra], home, timeout)
+    assert [p.name for p in out.rglob('metrics.json')] == ['metrics.json']
+    assert not list(out.rglob('*.tmp')), 'a rank left a half-written file'
+    m = json.loads((out/'metrics.json').read_text())
+    assert m['processes'] == 2 and m['problem'] == problem
+    return m
+
+@pytest.mark.parametrize('problem', ['classifier', 'dcgan', 'ddpm', 'dann'])
+def test_cli_run_under_accelerate_launch(problem, tmp_path, home):
+    _launched_run(problem, tmp_path/'run', home)
+
+@pytest.mark.slow
+@pytest.mark.parametrize('problem', ['classifier', 'vae', 'dcgan', 'wgan-gp', 'acgan', 'ddpm', 'dann', 'uda'])
+def test_every_problem_under_accelerate_launch(problem, tmp_path, home):
+    _launched_run(problem, tmp_path/'run', home, timeout=900)
+
+@pytest.mark.slow
+def test_torchrun_and_resume_under_the_launcher(tmp_path, home):
+    "`torchrun` starts the same run; a launched run resumes from the checkpoint of the unwrapped model."
+    out = tmp_path/'run'
+    _run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'dlcv_course.cli',
+          'run', 'classifier', '--budget', 'quick', '--epochs', '1', '--out', out], home)
+    m = json.loads((out/'metrics.json').read_text())
+    assert m['processes'] == 2
+    import torch
+    assert not any(k.startswith('module.') for k in torch.load(out/'checkpoint.pth', weights_only=True)['model'])
+    m2 = _launched_run('classifier', out, home, extra=['--resume', '--epochs', '2'])
+    assert m2['resumed_from_epoch'] == 1
+
+def test_first_use_of_the_course_classifier_under_a_launcher(tmp_path, home):
+    "With an empty classifier cache, rank 0 trains the grader alone while rank 1 waits on the lock: the run ends, no hang."
+    out = tmp_path/'run'
+    r = subprocess.run([str(c) for c in LAUNCH + ['-m', 'dlcv_course.cli', 'run', 'dcgan', '--budget', 'quick', '--epochs', '1',
+                                                  '--out', out]],
+                       capture_output=True, text=True, timeout=600, env=dict(_env(home), DLCV_CACHE=str(tmp_path/'cache')))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count('training the course classifier') == 1
+    assert json.loads((out/'metrics.json').read_text())['processes'] == 2

@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--n', type=int, default=1000, help='how many images [1000]')
     s.add_argument('--out', required=True, help='folder to write the images to')
     s.add_argument('--seed', type=_seed, default=0, help='random seed, 0..4294967295 [0]')
-    s.add_argument('--sampler', default=None, help='diffusion: ddpm (ancestral) or ddim')
+    s.add_argument('--sampler', default=None, help="diffusion: ddpm (ancestral), ddim or dpmpp (DPM-Solver++(2M)) [the run's]")
     s.add_argument('--steps', type=int, default=None, help='diffusion: number of sampling steps')
     s.add_argument('--guidance', type=float, default=None, help='diffusion: classifier-free guidance weight w')
     v = sub.add_parser('eval', help='grade a folder of images: digit accuracy or FID')

@@ -1,4 +1,4 @@
-"""A small class-conditional UNet trained to predict noise, sampled with ancestral DDPM and with DDIM in a few steps, both with classifier-free guidance.
+"""A small class-conditional UNet trained to predict noise, sampled with ancestral DDPM, DDIM and DPM-Solver++ in a few steps, all with classifier-free guidance.
 
 Docs: https://dlcv-course.github.io/dlcv_course/ddpm.html.md"""
 
@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/ddpm.html.md"""
 
 # %% ../nbs/14_ddpm.ipynb #7d1f0bb0
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import math, time
 from pathlib import Path
 import numpy as np, torch
@@ -19,8 +20,9 @@ from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, 
 # %% auto #0
 __all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'min_snr_weight',
            'EpsLoss', 'EMAWeights', 'sampling_model', 'guided_eps', 'x0_from_eps', 'p_sample', 'p_sample_loop',
-           'ddim_steps', 'ddim_sample', 'sample_digits', 'is_grayscale', 'ddpm_learner', 'save_ddpm', 'load_ddpm',
-           'run_ddpm', 'sample_ddpm']
+           'ddim_steps', 'ddim_sample', 'sample_digits', 'half_log_snr', 'dpmpp_sample', 'is_grayscale', 'ddpm_learner',
+           'save_ddpm', 'load_ddpm', 'grade_ddpm', 'run_ddpm', 'regrade_ddpm', 'sample_ddpm', 'steps_sweep',
+           'fastest_setting', 'plot_steps_sweep']
 
 # %% ../nbs/14_ddpm.ipynb #229846b7
 class NoiseSchedule:
@@ -130,6 +132,7 @@ class EpsLoss:
 
 # %% ../nbs/14_ddpm.ipynb #dcc0e97f
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from .distributed import unwrap  # the model inside DDP's wrapper, under a launcher
 
 class EMAWeights(Callback):
     "Keep `self.averaged`, an exponential moving average (`decay`) of the model's weights, updated after every step."
@@ -137,8 +140,8 @@ class EMAWeights(Callback):
     def __init__(self, decay:float=0.995): self.decay = decay; self.averaged = None
     def before_fit(self):
         if self.averaged is None:
-            self.averaged = AveragedModel(self.learn.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True)
-    def after_step(self): self.averaged.update_parameters(self.learn.model)
+            self.averaged = AveragedModel(unwrap(self.learn.model), multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True)
+    def after_step(self): self.averaged.update_parameters(unwrap(self.learn.model))
     def state_dict(self): return self.averaged.state_dict() if self.averaged is not None else {}
     def load_state_dict(self, d):
         if d: self.before_fit(); self.averaged.load_state_dict(d)
@@ -226,7 +229,7 @@ def ddim_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, step
 
 def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=15, bs:int|None=None,
                   bf16:bool=False, **kw):
-    "Sample one image per label with `sampler` ('ddim' or 'ddpm') in batches of `bs` (default 50 on a CPU, 500 on a GPU; the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU."
+    "Sample one image per label with `sampler` ('ddim', 'dpmpp' or 'ddpm') in batches of `bs` (default 50 on a CPU, 500 on a GPU; the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU."
     labels = torch.as_tensor(labels).long(); out = []
     shape = kw.pop('shape', None) or (model.config['in_ch'], *kw.pop('size', (28, 28)))
     dev = next(model.parameters()).device.type
@@ -235,22 +238,57 @@ def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int
         for i in range(0, len(labels), bs):
             lb = labels[i:i+bs]
             if sampler == 'ddim': x = ddim_sample(model, sched, lb, w=w, seed=seed+i, steps=steps, shape=shape, **kw)
+            elif sampler == 'dpmpp': x = dpmpp_sample(model, sched, lb, w=w, seed=seed+i, steps=steps, shape=shape, **kw)
             elif sampler == 'ddpm': x = p_sample_loop(model, sched, lb, w=w, seed=seed+i, shape=shape, **kw)
-            else: raise ValueError(f"--sampler {sampler!r}: choose ddpm (ancestral) or ddim.")
+            else: raise ValueError(f"--sampler {sampler!r}: choose ddpm (ancestral), ddim or dpmpp (DPM-Solver++(2M)).")
             out.append(x.cpu())
     x = torch.cat(out)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # a grayscale model's channel, as RGB for the graders
+
+# %% ../nbs/14_ddpm.ipynb #99acefca
+def half_log_snr(sched:NoiseSchedule, t:int) -> float:
+    "$\\lambda_t = \\log(\\alpha_t/\\sigma_t)$ with $\\alpha_t = \\sqrt{\\bar\\alpha_t}$, $\\sigma_t = \\sqrt{1-\\bar\\alpha_t}$ (float64)."
+    ab = float(sched.alpha_bar[t])
+    return 0.5*math.log(ab/(1-ab))
+
+@torch.no_grad()
+def dpmpp_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, steps:int=20, shape=None, keep=(),
+                 clip:bool=True, skip_uncond:bool=True):
+    "DPM-Solver++(2M) in `steps` network calls on DDIM's time grid, guided by `w`: deterministic given the start noise."
+    model.eval(); dev = next(model.parameters()).device
+    g = torch.Generator(dev).manual_seed(seed)
+    c = torch.as_tensor(labels, device=dev).long()
+    x = torch.randn(len(c), *(shape or _shape(model)), generator=g, device=dev)
+    ts = ddim_steps(sched.T, steps); kept = {}
+    x0_prev = h_prev = None
+    for i, t in enumerate(ts):
+        tt = torch.full((len(c),), t, device=dev, dtype=torch.long)
+        if t in keep: kept[t] = x.cpu()
+        x0 = x0_from_eps(sched, x, tt, guided_eps(model, x, tt, c, w, skip_uncond=skip_uncond), clip)
+        if i+1 == len(ts): x = x0; break  # t = 0 -> the clean image: sigma = 0, h = infinity
+        s = ts[i+1]
+        sig_t, sig_s, a_s = (1-float(sched.alpha_bar[t]))**0.5, (1-float(sched.alpha_bar[s]))**0.5, float(sched.alpha_bar[s])**0.5
+        h = half_log_snr(sched, s) - half_log_snr(sched, t)
+        if x0_prev is None: D = x0  # the first step: first order, DDIM
+        else:
+            r = h_prev/h
+            # D_i = (1 + \frac{1}{2r_i}) \hat x_0(x_{t_{i-1}}) - \frac{1}{2r_i} \hat x_0(x_{t_{i-2}}),  r_i = h_{i-1}/h_i
+            D = (1 + 1/(2*r))*x0 - (1/(2*r))*x0_prev
+        # x_{t_i} = \frac{\sigma_{t_i}}{\sigma_{t_{i-1}}} x_{t_{i-1}} - \alpha_{t_i}(e^{-h_i} - 1) D_i
+        x = (sig_s/sig_t)*x - a_s*math.expm1(-h)*D
+        x0_prev, h_prev = x0, h
+    return (x, kept) if keep else x
 
 # %% ../nbs/14_ddpm.ipynb #50ce2663
 from .metrics import course_classifier, classifier_accuracy, write_digits
 
 # %% ../nbs/14_ddpm.ipynb #9d8bf02b
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), steps=8, n_eval=50, n_eval_ddpm=10,
+    quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, n_eval=50, n_eval_ddpm=10,
                w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., bf16=False, clf_budget='quick'),
-    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), steps=15, n_eval=1000, n_eval_ddpm=50,
+    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=15, n_eval=1000, n_eval_ddpm=50,
              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., bf16='auto', clf_budget='cpu'),
-    full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), steps=50, n_eval=1000, n_eval_ddpm=1000,
+    full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, n_eval=1000, n_eval_ddpm=1000,
               w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., bf16='auto', clf_budget='full')))
 
 def is_grayscale(ds) -> bool:
@@ -269,7 +307,7 @@ def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:Ru
     model = UNet(n_classes=train.n_classes, channels=cfg['channels'], in_ch=in_ch)
     bf16 = use_bf16(cfg['bf16'], dls.device)
     grid_labels = torch.arange(8*train.n_classes) % train.n_classes
-    def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], w=cfg['w'], steps=cfg['steps'], seed=seed, bf16=bf16)
+    def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], cfg['sampler'], cfg['w'], seed, cfg['steps'], bf16=bf16)
     cbs = [DDPMNoise(sched, train.n_classes, channels=in_ch), LossComponents(), EMAWeights(cfg['ema']), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]
     if bf16: cbs.append(autocast_callback(dls.device))
     loss = EpsLoss(sched, cfg['min_snr'])
@@ -283,7 +321,8 @@ def save_ddpm(learn, path):
     "Save the (EMA) sampling model, its configuration, the schedule's T and the budget's sampler settings to `path`."
     m = sampling_model(learn)
     return torch_save(dict(state_dict=m.state_dict(), config=m.config, T=learn.sched.T, size=learn.cfg['size'],
-                           data=learn.cfg['data'], bf16=learn.cfg['bf16'], steps=learn.cfg['steps'], guidance=learn.cfg['w']), path)
+                           data=learn.cfg['data'], bf16=learn.cfg['bf16'], sampler=learn.cfg['sampler'],
+                           steps=learn.cfg['steps'], guidance=learn.cfg['w']), path)
 
 def load_ddpm(path):
     "Load a model saved by `save_ddpm` (a file or a run folder): returns `(model, schedule, info)`."
@@ -299,9 +338,45 @@ def load_ddpm(path):
 def _timed(fn):
     t0 = time.time(); r = fn(); return r, time.time()-t0
 
+def grade_ddpm(model, sched, cfg:dict, data='mnist', seed:int=0, ddpm:bool=True) -> tuple:
+    "Grade `model` as the budget `cfg` says: its `sampler` and `steps` on `n_eval` samples, the ancestral chain (if `ddpm`), accuracy against w; `(metrics, samples)`."
+    nc, bf = model.n_classes, cfg['bf16']
+    clf = course_classifier(str(data), cfg['clf_budget'])
+    lab = torch.arange(cfg['n_eval']) % nc
+    c0 = time.process_time()
+    x, s = _timed(lambda: sample_digits(model, sched, lab, cfg['sampler'], cfg['w'], seed, cfg['steps'], bf16=bf))
+    cpu_s = time.process_time()-c0
+    m = dict(accuracy=classifier_accuracy(x, lab, classifier=clf), sample_seconds_1000=round(s*1000/len(lab), 2),
+             sample_cpu_seconds_1000=round(cpu_s*1000/len(lab), 2), threads=torch.get_num_threads(),
+             sampler=cfg['sampler'], steps=cfg['steps'], guidance=cfg['w'], n_samples=len(lab))
+    if ddpm:
+        lab_d = torch.arange(cfg['n_eval_ddpm']) % nc
+        xd, sd = _timed(lambda: sample_digits(model, sched, lab_d, 'ddpm', cfg['w'], seed, bf16=bf))
+        m.update(accuracy_ddpm=classifier_accuracy(xd, lab_d, classifier=clf), sample_seconds_1000_ddpm=round(sd*1000/len(lab_d), 2),
+                 steps_ddpm=sched.T, n_samples_ddpm=len(lab_d))
+    sweep, lab_s = {}, torch.arange(cfg['n_sweep']) % nc
+    for w in cfg['ws']:
+        sweep[str(w)] = m['accuracy'] if (w == cfg['w'] and cfg['n_sweep'] == cfg['n_eval']) else classifier_accuracy(
+            sample_digits(model, sched, lab_s, cfg['sampler'], w, seed+1, cfg['steps'], bf16=bf), lab_s, classifier=clf)
+    m.update(accuracy_vs_w=sweep, n_samples_sweep=len(lab_s))
+    return m, x
+
+_SAMPLER_NAMES = dict(ddim='DDIM', dpmpp='DPM-Solver++(2M)', ddpm='ancestral DDPM')
+
+def _grade_figures(run:RunDir, x, m:dict, show:bool=False):
+    "The 10 x 10 grid (a row per digit) and accuracy against w."
+    import matplotlib.pyplot as plt
+    g = image_grid(x[:100].view(10, 10, *x.shape[1:]).transpose(0, 1).reshape(-1, *x.shape[1:]) if len(x) >= 100 else x, 10)
+    fig = plt.figure(figsize=(5, 5)); plt.imshow(g); plt.axis('off')
+    plt.title(f'{_SAMPLER_NAMES[m["sampler"]]}, {m["steps"]} steps, w={m["guidance"]}: a row per digit', fontsize=9)
+    run.save_figure(fig, 'grid', close=not show)
+    sweep = m['accuracy_vs_w']
+    fig = plt.figure(figsize=(4, 3)); plt.plot([float(k) for k in sweep], list(sweep.values()), 'o-')
+    plt.xlabel('guidance weight w'); plt.ylabel('course classifier accuracy'); run.save_figure(fig, 'accuracy_vs_w', close=not show)
+
 def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume:bool=False, epochs:int|None=None,
              show:bool=False, overwrite:bool=False, **over) -> dict:
-    "Train the conditional DDPM on `data` at `budget`; grade guided DDIM and DDPM samples; write `out/metrics.json`, figures, `out/ddpm.pth`."
+    "Train the conditional DDPM on `data` at `budget`; grade the budget's sampler and the ancestral one; write `out/metrics.json`, figures, `out/ddpm.pth`."
     import matplotlib.pyplot as plt
     learn = ddpm_learner(data, budget, seed, epochs=epochs, **over)
     run = RunDir(out, 'ddpm', overwrite); t0 = time.time()
@@ -309,54 +384,95 @@ def run_ddpm(data='mnist', budget:str='cpu', out='runs/ddpm', seed:int=0, resume
     start = fit_resumable(learn, cfg['epochs'], run.checkpoint, lr=cfg['lr'], resume=resume, pct_start=cfg['pct_start'])
     train_s = time.time()-t0
     save_ddpm(learn, run.path/'ddpm.pth')
-    model, sched, nc = sampling_model(learn).eval(), learn.sched, learn.model.n_classes
-    clf = course_classifier(str(data), cfg['clf_budget'])
-    lab = torch.arange(cfg['n_eval']) % nc
-    c0 = time.process_time()
-    bf = cfg['bf16']
-    x, s = _timed(lambda: sample_digits(model, sched, lab, 'ddim', cfg['w'], seed, cfg['steps'], bf16=bf))
-    cpu_s = time.process_time()-c0
-    acc = classifier_accuracy(x, lab, classifier=clf)
-    lab_d = torch.arange(cfg['n_eval_ddpm']) % nc
-    xd, sd = _timed(lambda: sample_digits(model, sched, lab_d, 'ddpm', cfg['w'], seed, bf16=bf))
-    acc_d = classifier_accuracy(xd, lab_d, classifier=clf)
-    sweep = {}
-    lab_s = torch.arange(cfg['n_sweep']) % nc
-    for w in cfg['ws']:
-        sweep[str(w)] = acc if (w == cfg['w'] and cfg['n_sweep'] == cfg['n_eval']) else \
-            classifier_accuracy(sample_digits(model, sched, lab_s, 'ddim', w, seed+1, cfg['steps'], bf16=bf), lab_s, classifier=clf)
-    metrics = dict(problem='ddpm', data=str(data), accuracy=acc, sample_seconds_1000=round(s*1000/len(lab), 2),
-                   sample_cpu_seconds_1000=round(cpu_s*1000/len(lab), 2), threads=torch.get_num_threads(),
-                   sampler='ddim', steps=cfg['steps'], guidance=cfg['w'], n_samples=len(lab),
-                   accuracy_ddpm=acc_d, sample_seconds_1000_ddpm=round(sd*1000/len(lab_d), 2), steps_ddpm=sched.T,
-                   n_samples_ddpm=len(lab_d), accuracy_vs_w=sweep, n_samples_sweep=len(lab_s),
+    model, sched = sampling_model(learn).eval(), learn.sched
+    g, x = grade_ddpm(model, sched, cfg, data, seed)
+    metrics = dict(problem='ddpm', data=str(data), **g,
                    train_seconds=round(train_s, 1), epochs=cfg['epochs'], n_train=len(learn.dls.train.dataset),
-                   T=sched.T, channels=list(cfg['channels']), min_snr=cfg['min_snr'], precision='bf16' if bf else 'fp32',
+                   T=sched.T, channels=list(cfg['channels']), min_snr=cfg['min_snr'], precision='bf16' if cfg['bf16'] else 'fp32',
                    resumed_from_epoch=start if resume else None,
                    seconds=round(time.time()-t0, 1), **run_info(cfg['budget'], seed))
-    # figures: the 10 x 10 grid, the loss curve, accuracy against w, samples over training
-    g = image_grid(x[:100].view(10, 10, *x.shape[1:]).transpose(0, 1).reshape(-1, *x.shape[1:]) if len(x) >= 100 else x, 10)
-    fig = plt.figure(figsize=(5, 5)); plt.imshow(g); plt.axis('off'); plt.title(f'DDIM {cfg["steps"]} steps, w={cfg["w"]}: a row per digit')
-    run.save_figure(fig, 'grid')
+    # figures: the 10 x 10 grid, accuracy against w, the loss curve, samples over training
+    _grade_figures(run, x, metrics, show)
     run.save_figure(learn.loss_components.plot() if learn.loss_components.batches else plt.figure(), 'loss')
-    fig = plt.figure(figsize=(4, 3)); plt.plot([float(k) for k in sweep], list(sweep.values()), 'o-')
-    plt.xlabel('guidance weight w'); plt.ylabel('course classifier accuracy'); run.save_figure(fig, 'accuracy_vs_w')
     if learn.sample_grid.grids: run.save_figure(learn.sample_grid.show_progress(), 'progress')
     if not show: plt.close('all')
     run.save_metrics(metrics)
     learn.samples = x
     return metrics
 
+# %% ../nbs/14_ddpm.ipynb #57c45653
+def regrade_ddpm(out, show:bool=False, **over) -> dict:
+    "Grade the finished run in `out` again with its budget's sampler settings (`over`: e.g. `sampler`, `steps`), without training; rewrites `metrics.json`."
+    import json
+    run = RunDir(out, 'ddpm'); old = json.loads((run.path/'metrics.json').read_text())
+    model, sched, info = load_ddpm(run.path)
+    cfg = pick_budget(BUDGETS, old['budget'], **over)
+    cfg['bf16'] = bool(info.get('bf16')) and bf16_supported(next(model.parameters()).device)
+    g, x = grade_ddpm(model, sched, cfg, old['data'], old['seed'], ddpm=False)
+    torch_save(dict(torch_load(run.path/'ddpm.pth'), sampler=cfg['sampler'], steps=cfg['steps'], guidance=cfg['w']), run.path/'ddpm.pth')
+    m = dict(old, **g, regraded=run_info(cfg['budget'], old['seed']))
+    _grade_figures(run, x, m, show)
+    run.save_metrics(m)
+    return m
+
 # %% ../nbs/14_ddpm.ipynb #8e7a1c8e
-def sample_ddpm(checkpoint, n:int=1000, out='samples', seed:int=0, sampler:str='ddim', steps:int|None=None,
+def sample_ddpm(checkpoint, n:int=1000, out='samples', seed:int=0, sampler:str|None=None, steps:int|None=None,
                 guidance:float|None=None, bf16:bool|None=None, **kw) -> dict:
-    "Write `n` guided samples (n/10 per digit) from the run folder `checkpoint` into `out` in the grading format; steps and guidance default to the run's."
+    "Write `n` guided samples (n/10 per digit) from the run folder `checkpoint` into `out` in the grading format; sampler, steps and guidance default to the run's."
     model, sched, info = load_ddpm(checkpoint)
     if bf16 is None: bf16 = bool(info.get('bf16')) and bf16_supported(next(model.parameters()).device)  # as trained, if it can
+    sampler = sampler or info.get('sampler', 'ddim')
     steps = steps or info.get('steps', 15); w = info.get('guidance', 2.) if guidance is None else guidance
     labels = torch.arange(n) % model.n_classes
     labels = labels.sort(stable=True).values
     x, s = _timed(lambda: sample_digits(model, sched, labels, sampler, w, seed, steps, size=(info['size'],)*2, bf16=bf16))
     write_digits(x, labels, out)
-    return dict(n=n, sampler=sampler, steps=steps if sampler == 'ddim' else sched.T, guidance=w, seconds=round(s, 2),
+    return dict(n=n, sampler=sampler, steps=sched.T if sampler == 'ddpm' else steps, guidance=w, seconds=round(s, 2),
                 precision='bf16' if bf16 else 'fp32')
+
+# %% ../nbs/14_ddpm.ipynb #21e4d648
+def steps_sweep(model, sched, data='mnistm', steps=(5, 8, 10, 15, 25, 50), samplers=('ddim', 'dpmpp'), n:int=1000,
+                n_ddpm:int=100, w:float=2., seed:int=1, bf16:bool=False, clf_budget:str='cpu', out=None):
+    "A DataFrame of accuracy, classifier-FID and seconds per 1000 samples for each sampler and number of `steps` (and the ancestral chain on `n_ddpm`); saved to `out/steps_sweep.json` if `out`."
+    import pandas as pd
+    from dlcv_course.metrics import fid, classifier_extractor
+    clf = course_classifier(str(data), clf_budget); ext = classifier_extractor(clf)
+    nc = model.n_classes
+    sample_digits(model, sched, torch.arange(4) % nc, 'ddim', w, seed, 2, bf16=bf16)  # warm-up: kernel selection
+    rows = []
+    def _row(sampler, k, m):
+        lab = torch.arange(m) % nc
+        x, s = _timed(lambda: sample_digits(model, sched, lab, sampler, w, seed, k, bf16=bf16))
+        f = fid(x, str(data), extractor=ext) if m == n else {}
+        rows.append(dict(sampler=sampler, steps=sched.T if sampler == 'ddpm' else k, network_calls=sched.T if sampler == 'ddpm' else k,
+                         n=m, accuracy=classifier_accuracy(x, lab, classifier=clf), fid=f.get('fid', float('nan')),
+                         seconds_1000=round(s*1000/m, 2)))
+        return f
+    f = {}
+    for sampler in samplers:
+        for k in steps: f = _row(sampler, k, n) or f
+    if n_ddpm: _row('ddpm', sched.T, n_ddpm)
+    df = pd.DataFrame(rows)
+    df.attrs = dict(guidance=w, seed=seed, precision='bf16' if bf16 else 'fp32', threads=torch.get_num_threads(),
+                    fid_floor=f.get('fid_floor'), fid_extractor=f.get('extractor'), data=str(data))
+    if out is not None: save_json(dict(df.attrs, rows=df.to_dict('records')), Path(out)/'steps_sweep.json')
+    return df
+
+def fastest_setting(df, min_accuracy:float=0.98) -> dict:
+    "The row of `steps_sweep`'s table with the fewest seconds per 1000 samples among those with `accuracy >= min_accuracy` (None if none)."
+    ok = df[df.accuracy >= min_accuracy]
+    return None if ok.empty else ok.sort_values('seconds_1000').iloc[0].to_dict()
+
+def plot_steps_sweep(df):
+    "Accuracy and FID against network calls per image (log x), a line per sampler; the ancestral chain as a point."
+    import matplotlib.pyplot as plt, matplotlib.ticker as ticker
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.2))
+    for s, d in df.groupby('sampler', sort=False):
+        kw = dict(marker='o', label=_SAMPLER_NAMES.get(s, s) + (f' ({d.n.iloc[0]} samples)' if s == 'ddpm' else ''))
+        axs[0].plot(d.network_calls, d.accuracy, **kw)
+        if d.fid.notna().any(): axs[1].plot(d.network_calls, d.fid, **kw)
+    for ax, y in zip(axs, ('course classifier accuracy', 'FID (classifier features)')):
+        ax.set_xscale('log'); ax.set_xlabel('network calls per image'); ax.set_ylabel(y); ax.grid(alpha=0.3)
+        ax.set_xticks(sorted(df.network_calls.unique())); ax.xaxis.set_major_formatter(ticker.ScalarFormatter()); ax.minorticks_off()
+    axs[0].legend(fontsize=8); fig.tight_layout()
+    return fig

@@ -201,20 +201,22 @@ def latent_explorer(generator, nz:int|None=None, n_classes:int|None=None, n:int=
     return Explorer(c, draw, scale=scale, title=f'{name}: latent interpolation')
 
 # %% ../nbs/93_explore.ipynb #82ddd642
-def guidance_explorer(model, sched=None, n:int=20, w:float|None=None, sampler:str='ddim', steps:int|None=None, seed:int=0,
+def guidance_explorer(model, sched=None, n:int=20, w:float|None=None, sampler:str|None=None, steps:int|None=None, seed:int=0,
                       size:int|None=None, w_max:float=8., scale:int=2, title:str='') -> Explorer:
-    "Samples of a conditional diffusion model (or run folder) with sliders for the guidance weight `w`, the sampler, DDIM steps, digit and seed."
-    info = dict(steps=DDPM_BUDGETS['cpu']['steps'], guidance=DDPM_BUDGETS['cpu']['w'])  # what the cpu budget grades with
+    "Samples of a conditional diffusion model (or run folder) with sliders for the guidance weight `w`, the sampler, its steps, digit and seed."
+    cpu = DDPM_BUDGETS['cpu']
+    info = dict(sampler=cpu['sampler'], steps=cpu['steps'], guidance=cpu['w'])  # what the cpu budget grades with
     if isinstance(model, (str, Path)):
         model, sched, saved = load_ddpm(model)
-        info.update({k: saved[k] for k in ('steps', 'guidance') if k in saved})  # what this run was graded with
+        info.update({k: saved[k] for k in ('sampler', 'steps', 'guidance') if k in saved})  # what this run was graded with
         size = size or saved.get('size')
     w, steps = info['guidance'] if w is None else w, info['steps'] if steps is None else steps
+    sampler = info['sampler'] if sampler is None else sampler
     if sched is None: raise ValueError("guidance_explorer: give `sched`, the NoiseSchedule the model was trained with (or pass a run folder)")
     size, nc, in_ch = size or 28, model.n_classes, model.config['in_ch']
     c = dict(w=widgets.FloatSlider(w, min=0., max=w_max, step=0.5, description='guidance w', continuous_update=False),
-             sampler=widgets.ToggleButtons(options=['ddim', 'ddpm'], value=sampler, description='sampler', style=dict(button_width='60px')),
-             steps=widgets.IntSlider(min(steps, sched.T), min=1, max=min(sched.T, 200), description='DDIM steps', continuous_update=False),
+             sampler=widgets.ToggleButtons(options=['dpmpp', 'ddim', 'ddpm'], value=sampler, description='sampler', style=dict(button_width='60px')),
+             steps=widgets.IntSlider(min(steps, sched.T), min=1, max=min(sched.T, 200), description='steps', continuous_update=False),
              digit=widgets.ToggleButtons(options=[('all', -1)] + [(str(i), i) for i in range(nc)], value=-1, description='digit',
                                          style=dict(button_width='36px')),
              seed=widgets.IntText(seed, description='seed', layout=widgets.Layout(width='150px')))

@@ -41,7 +41,7 @@ PROBLEMS = {p.name: p for p in [
             sampler_help='class-conditional ACGAN samples: digits as {digit}_{index:03d}.png (100 per digit for --n 1000)'),
     Problem('ddpm', 'conditional diffusion with classifier-free guidance; DDPM and DDIM samplers', 'ddpm:run_ddpm',
             'ddpm:ddpm_learner', sampler='ddpm:sample_ddpm',
-            sampler_help='conditional diffusion: --sampler ddim|ddpm, --steps K (ddim), --guidance W'),
+            sampler_help='conditional diffusion: --sampler dpmpp|ddim|ddpm, --steps K, --guidance W (default: what the run was graded with)'),
     Problem('dann', 'domain adaptation with DANN: source-only, DANN and target-only (--source S --target T)', 'dann:run_dann',
             'dann:scenario_learner', domains=True),
     Problem('uda', 'improved domain adaptation (DANN + self-training), against DANN (--source S --target T)', 'uda:run_uda',

@@ -96,6 +96,21 @@ def test_cli_quick_run_and_sample(tmp_path):
     cli('sample', 'ddpm', '--checkpoint', out, '--n', 20, '--out', tmp_path/'s', '--steps', 4, '--guidance', 1)
     names = sorted(p.name for p in (tmp_path/'s').iterdir())
     assert len(names) == 20 and names[:2] == ['0_000.png', '0_001.png'] and names[-1] == '9_001.png'
+    assert m['sampler'] == 'dpmpp' and m['steps'] == 8                     # the quick budget grades with DPM-Solver++
+
+
+def test_cli_sample_with_each_sampler(tmp_path):
+    "`dlcv-course sample ddpm --sampler dpmpp|ddim|ddpm`; the run's sampler by default; an unknown name lists the choices."
+    out = tmp_path/'ddpm'
+    cli('run', 'ddpm', '--data', 'mnist', '--budget', 'quick', '--out', out)
+    def table(r): return dict(l.split(None, 1) for l in r.stdout.splitlines() if len(l.split(None, 1)) == 2 and not l.startswith('wrote'))
+    for sampler, steps in (('dpmpp', '4'), ('ddim', '4'), ('ddpm', '50')):    # the ancestral chain takes all T = 50 steps
+        r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/f's_{sampler}', '--sampler', sampler, '--steps', 4)
+        assert (table(r)['sampler'], table(r)['steps']) == (sampler, steps) and len(list((tmp_path/f's_{sampler}').iterdir())) == 10
+    r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'default')
+    assert (table(r)['sampler'], table(r)['steps']) == ('dpmpp', '8')      # the run's, saved in ddpm.pth
+    r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'bad', '--sampler', 'euler', check=False)
+    assert r.returncode != 0 and all(k in r.stderr for k in ('euler', 'ddpm', 'ddim', 'dpmpp'))
 
 def test_samplers_recover_the_data_with_a_perfect_noise_predictor():
     "With the exact noise of a one-image-per-class data set, both samplers must return those images."

@@ -6,15 +6,18 @@ Docs: https://dlcv-course.github.io/dlcv_course/acgan.html.md"""
 
 # %% ../nbs/13_acgan.ipynb #13f1ee91
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
+from torch.nn.utils.parametrizations import spectral_norm
 from fastai.basics import default_device
 from fastai.vision.gan import GANLearner
 from .data import is_digits
 from .core import check_budgets, image_grid, RunDir
-from .gan import CondGenerator, Critic, gan_learner, gan_problem_learner, run_gan, generate, noise, load_generator
+from .gan import (CondGenerator, Critic, gan_learner, gan_problem_learner, run_gan, generate, noise, load_generator,
+                             sample_generator)
 
 # %% auto #0
 __all__ = ['BUDGETS', 'ACDiscriminator', 'acgan_gen_loss', 'acgan_crit_loss', 'build_acgan', 'class_grid', 'attribute_pairs',
@@ -22,12 +25,15 @@ __all__ = ['BUDGETS', 'ACDiscriminator', 'acgan_gen_loss', 'acgan_crit_loss', 'b
 
 # %% ../nbs/13_acgan.ipynb #6dbe26fa
 class ACDiscriminator(Critic):
-    "DCGAN discriminator with an auxiliary class head: images -> (real/fake logits (n,), class logits (n, n_classes))."
-    def __init__(self, n_classes:int=10, size:int=28, ndf:int=64, nc:int=3, norm:str|None='batch'):
-        super().__init__(size, ndf, nc, norm)
-        self.config = dict(self.config, n_classes=n_classes)
+    "DCGAN discriminator with an auxiliary class head: images -> (real/fake logits (n,), class logits (n, n_classes)); `sn`: spectral norm, no BatchNorm."
+    def __init__(self, n_classes:int=10, size:int=28, ndf:int=64, nc:int=3, norm:str|None='batch', sn:bool=False):
+        super().__init__(size, ndf, nc, None if sn else norm)
+        self.config = dict(self.config, n_classes=n_classes, sn=sn)
         self.aux = nn.Conv2d(self.n_features, n_classes, self.start)
         nn.init.normal_(self.aux.weight, 0., 0.02); nn.init.zeros_(self.aux.bias)
+        if sn:  # every convolution W / sigma(W), sigma by one power iteration per training step (Miyato et al. 2018)
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d): spectral_norm(m)
     def forward(self, x):
         h = self.body(x)
         return self.head(h).view(-1), self.aux(h).flatten(1)
@@ -47,10 +53,10 @@ def acgan_crit_loss(real_pred, fake_pred, label):
 
 # %% ../nbs/13_acgan.ipynb #86534450
 def build_acgan(dls, cfg:dict, n_classes:int=10) -> GANLearner:
-    "ACGAN on `dls` for the budget row `cfg`: `CondGenerator`, `ACDiscriminator`, the ACGAN losses, Adam(lr, betas (0.5, 0.999))."
+    "ACGAN on `dls` for the budget row `cfg`: `CondGenerator`, `ACDiscriminator` (spectral norm if `sn`), the ACGAN losses, Adam((0.5, 0.999)) at `lr` (G) and `lr_d` (D)."
     size = cfg['size']
-    return gan_learner(dls, CondGenerator(n_classes, size, cfg['nz'], cfg['ngf']), ACDiscriminator(n_classes, size, cfg['ndf']),
-                       acgan_gen_loss, acgan_crit_loss, n_crit=1, lr=cfg['lr'], betas=(0.5, 0.999))
+    return gan_learner(dls, CondGenerator(n_classes, size, cfg['nz'], cfg['ngf']), ACDiscriminator(n_classes, size, cfg['ndf'], sn=cfg['sn']),
+                       acgan_gen_loss, acgan_crit_loss, n_crit=1, lr=cfg['lr'], lr_crit=cfg['lr_d'], betas=(0.5, 0.999))
 
 # %% ../nbs/13_acgan.ipynb #8a6b2270
 def class_grid(generator, per_class:int=10, seed:int=0) -> torch.Tensor:
@@ -83,21 +89,23 @@ def sample_acgan(checkpoint, n:int=1000, out='samples', seed:int=0, **kw) -> dic
 
 # %% ../nbs/13_acgan.ipynb #1229f738
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, lr=2e-4, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
-    cpu=dict(n_train=None, n_valid=256, epochs=60, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, lr=1e-3, n_fid=1000, grid_every=8, fid_every=5, n_fid_track=500),
-    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, lr=2e-4, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
+    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, sn=False, lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
+    cpu=dict(n_train=None, n_valid=256, epochs=90, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, sn=False, lr=1e-3, lr_d=1e-3, ema=0.999, n_fid=1000, grid_every=8, fid_every=5, n_fid_track=500),
+    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, sn=False, lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
 
 def run_acgan(data='mnist', budget:str='cpu', out='runs/acgan', seed:int=0, resume:bool=False, epochs:int|None=None,
               attr:str|None=None, show:bool=False, overwrite:bool=False) -> dict:
     "Train an ACGAN on `data` (digits, or a face folder with `attr`, default Smiling) at `budget`; write metrics.json (accuracy, fid, is), figures, generator and graded samples."
     from dlcv_course.metrics import write_digits
+    from dlcv_course.distributed import is_main_process
     import matplotlib.pyplot as plt
     m, learn = run_gan('acgan', build_acgan, BUDGETS, data, budget, out, seed, resume, epochs,
                        conditional=True, attr=attr, show=show, overwrite=overwrite)
-    out, g = Path(out).expanduser(), learn.model.generator
+    out, g = Path(out).expanduser(), sample_generator(learn)   # the averaged generator: what generator.pth holds
     if is_digits(data):
         lab = per_class_labels(100*g.n_classes, g.n_classes)
-        write_digits(generate(g, seed=seed, labels=lab), lab, out/'samples', overwrite=True)
+        x = generate(g, seed=seed, labels=lab)
+        if is_main_process(): write_digits(x, lab, out/'samples', overwrite=True)  # under a launcher, rank 0 alone writes
     else:
         fig = plt.figure(figsize=(8, 2)); plt.imshow(image_grid(attribute_pairs(g, 10, seed), nrow=10)); plt.axis('off')
         cls = learn.dls.train.dataset.ds.classes

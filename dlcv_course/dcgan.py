@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/dcgan.html.md"""
 
 # %% ../nbs/11_dcgan.ipynb #c229fc11
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import torch
 import torch.nn.functional as F
 from fastai.vision.gan import GANLearner
@@ -34,9 +35,9 @@ def build_dcgan(dls, cfg:dict, n_classes:int=0) -> GANLearner:
 
 # %% ../nbs/11_dcgan.ipynb #70966c23
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, lr=2e-4, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
-    cpu=dict(n_train=None, n_valid=256, epochs=30, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, lr=2e-4, n_fid=1000, grid_every=6, fid_every=5, n_fid_track=500),
-    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, lr=2e-4, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
+    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, lr=2e-4, ema=0.999, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
+    cpu=dict(n_train=None, n_valid=256, epochs=30, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, lr=2e-4, ema=0.999, n_fid=1000, grid_every=6, fid_every=5, n_fid_track=500),
+    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, lr=2e-4, ema=0.999, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
 
 def dcgan_learner(data='mnist', budget:str='cpu', seed:int=0) -> GANLearner:
     "The DCGAN learner on `data` at `budget`, with its DataLoaders; `learn.cfg` holds the budget row."

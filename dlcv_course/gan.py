@@ -6,7 +6,8 @@ Docs: https://dlcv-course.github.io/dlcv_course/gan.html.md"""
 
 # %% ../nbs/04_gan.ipynb #c229fc12
 from __future__ import annotations
-import json, time, warnings
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
+import copy, json, time, warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,8 +24,9 @@ warnings.filterwarnings('ignore', message='You are shadowing an attribute')
 
 # %% auto #0
 __all__ = ['GENERATORS', 'start_size', 'dcgan_init', 'Generator', 'Critic', 'real_fake', 'CondGenerator', 'CondGANLoss',
-           'GANBatch', 'add_loss_parts', 'GANSchedule', 'gan_learner', 'StepLog', 'noise', 'generate', 'save_generator',
-           'load_generator', 'sample_gan', 'gan_problem_learner', 'plot_gan_losses', 'run_gan', 'show_run']
+           'GANBatch', 'add_loss_parts', 'GANSchedule', 'gan_learner', 'StepLog', 'GeneratorEMA', 'sample_generator',
+           'noise', 'generate', 'save_generator', 'load_generator', 'sample_gan', 'gan_problem_learner',
+           'plot_gan_losses', 'plot_raw_vs_ema', 'run_gan', 'show_run']
 
 # %% ../nbs/04_gan.ipynb #3f3de367
 def start_size(size:int) -> tuple:
@@ -131,6 +133,9 @@ class GANSchedule(Callback):
     def before_fit(self):
         self._mode, self._count = None, None
         self.switcher = next(cb for cb in self.learn.cbs if isinstance(cb, FixedGANSwitcher))
+        # GANTrainer has just frozen one network; DDP (wrapping next, under a launcher) averages only the gradients
+        # of parameters that are trainable when it is built. GANTrainer freezes one again before the first batch.
+        for p in self.learn.model.parameters(): p.requires_grad_(True)
     def before_train(self):  # runs after FixedGANSwitcher restarted its count: put it back
         if self._count is not None: self.switcher.n_c, self.switcher.n_g = self._count
     def before_batch(self):  # generator mode: xb = (noise, label...), yb = (image,) -> yb = (image, label...)
@@ -152,13 +157,26 @@ class GANSchedule(Callback):
     def after_validate(self):
         if self._mode is not None: self.gan_trainer.switch(self._mode)
 
+# %% ../nbs/04_gan.ipynb #242c6095
+from torch.nn.parallel import DistributedDataParallel
+from fastcore.basics import patch
+from .distributed import unwrap
+
+@patch
+def switch(self:DistributedDataParallel, gen_mode=None):
+    "Pass `GANTrainer`'s switch through the DDP wrapper (under a launcher) to the `GANModule` inside."
+    unwrap(self).switch(gen_mode)
+
 # %% ../nbs/04_gan.ipynb #c2395d2c
 def gan_learner(dls, generator, critic, gen_loss_func, crit_loss_func, n_crit:int=1, n_gen:int=1,
-                lr:float=2e-4, betas=(0.5, 0.999), cbs=None, **kwargs) -> GANLearner:
-    "fastai's `GANLearner` with `FixedGANSwitcher(n_crit, n_gen)`, Adam(lr, betas, no weight decay), `CondGANLoss` and `GANSchedule`."
+                lr:float=2e-4, betas=(0.5, 0.999), cbs=None, lr_crit:float|None=None, **kwargs) -> GANLearner:
+    "fastai's `GANLearner` with `FixedGANSwitcher(n_crit, n_gen)`, Adam(lr, betas, no weight decay), `CondGANLoss` and `GANSchedule`; `lr_crit`: the critic's own rate."
     opt_func = partial(Adam, mom=betas[0], sqr_mom=betas[1], eps=1e-8, wd=0.)
+    if lr_crit is not None:  # two time-scales: parameter groups (generator, critic), `learn.lr` = [lr, lr_crit]
+        kwargs['splitter'] = lambda m: [list(m.generator.parameters()), list(m.critic.parameters())]
     learn = GANLearner(dls, generator, critic, gen_loss_func, crit_loss_func, switcher=FixedGANSwitcher(n_crit=n_crit, n_gen=n_gen),
-                       switch_eval=False, opt_func=opt_func, lr=lr, cbs=L(GANSchedule()) + L(cbs), **kwargs)
+                       switch_eval=False, opt_func=opt_func, lr=lr if lr_crit is None else [lr, lr_crit],
+                       cbs=L(GANSchedule()) + L(cbs), **kwargs)
     learn.loss_func = CondGANLoss(gen_loss_func, crit_loss_func, learn.model)
     return learn
 
@@ -168,6 +186,51 @@ class StepLog(Callback):
     order = 2
     def before_fit(self): self.steps = []
     def after_step(self): self.steps.append('G' if self.gan_trainer.gen_mode else 'C')
+
+# %% ../nbs/04_gan.ipynb #042062a9
+class GeneratorEMA(Callback):
+    "An exponential moving average of the generator's weights (`ema`), updated after every generator step; BatchNorm statistics re-estimated every epoch."
+    order = 2  # after GANSchedule (1); after_step runs before FixedGANSwitcher's after_batch, so `gen_mode` is this step's
+    def __init__(self, decay:float=0.999, warmup:int|None=10, bn_batches:int=20):
+        self.decay, self.warmup, self.bn_batches, self.ema, self.n = decay, warmup, bn_batches, None, 0
+    def _copy(self): return copy.deepcopy(self.gan_trainer.generator).eval().requires_grad_(False)
+    def before_fit(self):
+        if self.ema is None: self.ema = self._copy()
+    def beta(self) -> float:
+        "The decay of the next update: `min(decay, (1+n)/(warmup+n))` after `n` updates (just `decay` without warm-up)."
+        return self.decay if not self.warmup else min(self.decay, (1+self.n)/(self.warmup+self.n))
+    @torch.no_grad()
+    def after_step(self):
+        if not (self.training and self.gan_trainer.gen_mode): return
+        beta, G = self.beta(), self.gan_trainer.generator
+        for e, p in zip(self.ema.parameters(), G.parameters()):
+            # \theta_{EMA} \leftarrow \beta\theta_{EMA} + (1-\beta)\theta
+            e.mul_(beta).add_(p.detach(), alpha=1-beta)
+        for e, b in zip(self.ema.buffers(), G.buffers()): e.copy_(b)   # BatchNorm running statistics: copied
+        self.n += 1
+    @torch.no_grad()
+    def recompute_bn(self, n_batches:int|None=None, bs:int=100, seed:int=0):
+        "Re-estimate the averaged generator's BatchNorm statistics on `n_batches` of its own noise (and labels), from its own seeded RNG."
+        bns = [m for m in self.ema.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not bns or not (n_batches or self.bn_batches): return
+        g, dev, momenta = torch.Generator().manual_seed(seed), next(self.ema.parameters()).device, [m.momentum for m in bns]
+        for m in bns: m.reset_running_stats(); m.momentum = None   # None: the plain average over the batches
+        self.ema.train()
+        for _ in range(n_batches or self.bn_batches):
+            y = (torch.randint(0, self.ema.n_classes, (bs,), generator=g).to(dev),) if hasattr(self.ema, 'n_classes') else ()
+            self.ema(torch.randn(bs, self.ema.nz, generator=g).to(dev), *y)
+        for m, mom in zip(bns, momenta): m.momentum = mom
+        self.ema.eval()
+    def after_epoch(self): self.recompute_bn()   # before the grids, curves (orders 80, 85) and checkpoint (90) use it
+    def state_dict(self): return dict(ema=self.ema.state_dict(), n=self.n)
+    def load_state_dict(self, d):
+        if self.ema is None: self.ema = self._copy()
+        self.ema.load_state_dict(d['ema']); self.n = int(d['n'])
+
+def sample_generator(learn) -> nn.Module:
+    "The generator to sample from: the averaged copy of `learn`'s `GeneratorEMA` if it has one, else the trained generator."
+    cb = next((c for c in learn.cbs if isinstance(c, GeneratorEMA)), None)
+    return cb.ema if cb is not None and cb.ema is not None else learn.model.generator
 
 # %% ../nbs/04_gan.ipynb #55d3a84b
 def noise(n:int, nz:int, seed:int|None=None, device=None) -> torch.Tensor:
@@ -255,6 +318,20 @@ def plot_gan_losses(lc:LossComponents, smooth:int=20):
     fig.tight_layout()
     return fig
 
+def plot_raw_vs_ema(G, G_ema, metrics:dict|None=None, labels=None, nz:int|None=None, n:int=64, seed:int=1234):
+    "The same noise (and `labels`) through the raw generator `G` and its average `G_ema`, side by side, titled with `metrics`' FIDs and accuracies."
+    m = metrics or {}
+    def title(name, suffix):
+        parts = [f"{k} {m[k+suffix]:.3g}" for k in ('fid', 'accuracy') if m.get(k+suffix) is not None]
+        return name + (': ' + ', '.join(parts) if parts else '')
+    fig, axs = _subplots(1, 2, figsize=(9, 4.8))
+    for ax, g, t in zip(axs, (G, G_ema), (title('raw generator', '_raw'), title('EMA generator', ''))):
+        z = noise(n if labels is None else len(labels), nz or g.nz, seed, next(g.parameters()).device)
+        x = generate(g, z=z, labels=labels)
+        ax.imshow(image_grid(x, nrow=8 if labels is None else int(np.ceil(len(x)/len(labels.unique()))))); ax.axis('off'); ax.set_title(t, fontsize=9)
+    fig.tight_layout()
+    return fig
+
 def _subplots(*a, **k):
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(*a, squeeze=False, **k)
@@ -270,6 +347,8 @@ def run_gan(problem:str, build, table:dict, data='mnist', budget:str='cpu', out=
     t0, c0 = time.time(), time.process_time()
     learn = gan_problem_learner(build, table, data, budget, seed, conditional, attr, epochs=epochs)
     cfg, G, digits = learn.cfg, learn.model.generator, is_digits(data)
+    ema = GeneratorEMA(cfg['ema']) if cfg.get('ema') else None   # sample from the averaged generator (`ema` 0: the raw one)
+    gen = lambda l: sample_generator(l)
     train, size, nz, attr = learn.dls.train.dataset.ds, cfg['size'], cfg['nz'], cfg['attr']
     test = get_dataset(data, 'test', size=size, attr=attr)  # every split is read before anything is written
     run = RunDir(out, problem, overwrite)
@@ -278,12 +357,12 @@ def run_gan(problem:str, build, table:dict, data='mnist', budget:str='cpu', out=
     if conditional:  # a fixed grid: one row per class
         k = train.n_classes; per = 10 if k <= 10 else 1
         grid_labels = torch.arange(k).repeat_interleave(per)
-        sample_fn = lambda l: l.model.generator(noise(len(grid_labels), nz, 1234, l.dls.device), grid_labels.to(l.dls.device))
+        sample_fn = lambda l: gen(l)(noise(len(grid_labels), nz, 1234, l.dls.device), grid_labels.to(l.dls.device))
         nrow = per
     else:
-        sample_fn = lambda l: l.model.generator(noise(64, nz, 1234, l.dls.device)); nrow = 8
+        sample_fn = lambda l: gen(l)(noise(64, nz, 1234, l.dls.device)); nrow = 8
     grids = SampleGrid(sample_fn, every=cfg['grid_every'], run=run, nrow=nrow)
-    lc = LossComponents(); cbs = [grids, lc]
+    lc = LossComponents(); cbs = [grids, lc] + ([ema] if ema else [])
     # FID: Inception where its weights are here; digit domains fall back on the course classifier
     can_fid = digits or M.inception_weights() is not None
     ext = M.feature_extractor(data if digits else 'mnist', cls_budget) if can_fid else None
@@ -296,27 +375,31 @@ def run_gan(problem:str, build, table:dict, data='mnist', budget:str='cpu', out=
     if can_fid and cfg['fid_every']:
         if conditional:
             fl = torch.arange(train.n_classes).repeat_interleave(int(np.ceil(cfg['n_fid_track']/train.n_classes)))[:cfg['n_fid_track']]
-            fs = lambda l, n: l.model.generator(noise(len(fl), nz, None, l.dls.device), fl.to(l.dls.device))
-        else: fs = lambda l, n: l.model.generator(noise(n, nz, None, l.dls.device))
+            fs = lambda l, n: gen(l)(noise(len(fl), nz, None, l.dls.device), fl.to(l.dls.device))
+        else: fs = lambda l, n: gen(l)(noise(n, nz, None, l.dls.device))
         fcb = M.FIDCallback(fs, reals, every=cfg['fid_every'], n=cfg['n_fid_track'], extractor=ext); cbs.append(fcb)
     acb = None
     if conditional and digits and cfg['fid_every']:  # accuracy of the course classifier over training
-        acb = M.AccuracyCallback(lambda l, lab: l.model.generator(noise(len(lab), nz, None, l.dls.device), lab), every=cfg['fid_every'],
+        acb = M.AccuracyCallback(lambda l, lab: gen(l)(noise(len(lab), nz, None, l.dls.device), lab), every=cfg['fid_every'],
                                  n_per_class=20, n_classes=train.n_classes, domain=data, budget=cls_budget); cbs.append(acb)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)
         learn.add_cbs(cbs)  # on the learner, so a resumed run gets their state (curves, grids) back from the checkpoint
-        start = fit_resumable(learn, cfg['epochs'], run.checkpoint, lr=cfg['lr'], resume=resume, one_cycle=False)
+        start = fit_resumable(learn, cfg['epochs'], run.checkpoint, lr=learn.lr, resume=resume, one_cycle=False)
     train_s = time.time()-t0  # including the untrained FID
-    x, lab = final_samples(G, n_fid, seed=seed)
+    Gs = sample_generator(learn)  # the averaged generator, or G without `ema`
+    x, lab = final_samples(Gs, n_fid, seed=seed)
+    x_raw = final_samples(G, n_fid, seed=seed)[0] if ema else None   # the same noise through the raw generator
     metrics = dict(problem=problem, data=str(data), size=size, n_train=len(train), epochs=cfg['epochs'], bs=cfg['bs'],
-                   steps=learn.train_iter, resumed_from_epoch=start if resume else None)
+                   steps=learn.train_iter, resumed_from_epoch=start if resume else None, ema=cfg.get('ema') or None)
     if can_fid:
         r = M.fid(x, reals, extractor=ext)
         metrics.update(fid=r['fid'], fid_floor=r['fid_floor'], fid_untrained=res0['fid'], fid_extractor=r['extractor'],
                        fid_n=r['n'], fid_reals=f"{r['n_reals']} {data} test images")
+        if ema: metrics['fid_raw'] = M.fid(x_raw, reals, extractor=ext)['fid']
         s = M.inception_score(x, extractor=ext)
         metrics.update({'is': float(s), 'is_classifier': s.classifier})
+        if ema: metrics['is_raw'] = float(M.inception_score(x_raw, extractor=ext))
         if fcb is not None: metrics['fid_curve'] = [dict(epoch=h['epoch'], fid=round(h['fid'], 3)) for h in fcb.history]
         if acb is not None: metrics['accuracy_curve'] = [dict(epoch=h['epoch'], accuracy=round(h['accuracy'], 4)) for h in acb.history]
     else:
@@ -324,17 +407,20 @@ def run_gan(problem:str, build, table:dict, data='mnist', budget:str='cpu', out=
                        note='no Inception weights here and no classifier for this domain: FID not measured')
     if conditional and digits:
         metrics['accuracy'] = M.classifier_accuracy(x, lab, domain=data, budget=cls_budget)
+        if ema: metrics['accuracy_raw'] = M.classifier_accuracy(x_raw, lab, domain=data, budget=cls_budget)
         metrics['accuracy_classifier'] = getattr(M.course_classifier(data, cls_budget), 'name', 'course classifier')
     metrics.update(seconds=round(time.time()-t0, 1), train_seconds=round(train_s, 1), cpu_seconds=round(time.process_time()-c0, 1),
                    **run_info(budget, seed))
     info = dict(data=str(data), classes=list(train.classes) if conditional else None, attr=attr)
-    save_generator(G, run.path/'generator.pth', kind=problem, **info)
+    save_generator(Gs, run.path/'generator.pth', kind=problem, **info)   # what `dlcv-course sample` and the grading read
+    if ema: save_generator(G, run.path/'generator_raw.pth', kind=problem, **info)
     def save(fig, name):  # figures/{name}.png, shown too with `show`
         run.save_figure(fig, name, close=not show)
         if show: plt.show()
-    xg = x[:32] if not conditional else generate(G, seed=1234, labels=grid_labels)
+    xg = x[:32] if not conditional else generate(Gs, seed=1234, labels=grid_labels)
     fig = plt.figure(figsize=(4.5, 4.5)); plt.imshow(image_grid(xg, nrow=8 if not conditional else nrow))
     plt.axis('off'); plt.title(f'{problem}: samples after {cfg["epochs"]} epochs', fontsize=9); save(fig, 'samples')
+    if ema: save(plot_raw_vs_ema(G, Gs, metrics, grid_labels if conditional else None, nz), 'raw_vs_ema')
     if len(grids.grids) > 1: save(grids.show_progress(5), 'progress')
     if lc.batches: save(plot_gan_losses(lc), 'losses')
     if fcb is not None and fcb.history:
@@ -345,8 +431,9 @@ def run_gan(problem:str, build, table:dict, data='mnist', budget:str='cpu', out=
     return metrics, learn
 
 # %% ../nbs/04_gan.ipynb #b02b64be
-def show_run(folder, keys=('fid', 'fid_floor', 'fid_untrained', 'is', 'accuracy', 'fid_extractor', 'epochs', 'steps',
-                           'seconds', 'cpu_seconds', 'machine', 'date'), figures=('samples', 'progress', 'losses', 'fid', 'accuracy')) -> dict:
+def show_run(folder, keys=('fid', 'fid_raw', 'fid_floor', 'fid_untrained', 'is', 'accuracy', 'accuracy_raw', 'ema', 'fid_extractor',
+                           'epochs', 'steps', 'seconds', 'cpu_seconds', 'machine', 'date'),
+             figures=('samples', 'raw_vs_ema', 'progress', 'losses', 'fid', 'accuracy')) -> dict:
     "Show the figures of a finished GAN run folder and return its main numbers (what the `cpu` cells of the GAN notebooks display)."
     m = json.loads((Path(folder)/'metrics.json').read_text())
     show_figures(folder, figures)

@@ -6,6 +6,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/wgan_gp.html.md"""
 
 # %% ../nbs/12_wgan_gp.ipynb #06858860
 from __future__ import annotations
+import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import torch
 from torch import nn
 from fastai.basics import Callback
@@ -70,9 +71,9 @@ def build_wgan_gp(dls, cfg:dict, n_classes:int=0) -> GANLearner:
 
 # %% ../nbs/12_wgan_gp.ipynb #32d67bc8
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
-    cpu=dict(n_train=None, n_valid=256, epochs=30, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, n_fid=1000, grid_every=6, fid_every=5, n_fid_track=500),
-    full=dict(n_train=None, n_valid=1000, epochs=50, bs=64, ngf=64, ndf=64, nz=100, size=32, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, n_fid=1000, grid_every=10, fid_every=5, n_fid_track=1000)))
+    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, ema=0.999, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
+    cpu=dict(n_train=None, n_valid=256, epochs=30, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, ema=0.999, n_fid=1000, grid_every=6, fid_every=5, n_fid_track=500),
+    full=dict(n_train=None, n_valid=1000, epochs=50, bs=64, ngf=64, ndf=64, nz=100, size=32, face_size=64, n_crit=5, lambda_gp=10., lr=1e-4, ema=0.999, n_fid=1000, grid_every=10, fid_every=5, n_fid_track=1000)))
 
 def run_wgan_gp(data='mnist', budget:str='cpu', out='runs/wgan-gp', seed:int=0, resume:bool=False, epochs:int|None=None,
                 show:bool=False, overwrite:bool=False) -> dict:

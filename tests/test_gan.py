@@ -16,8 +16,9 @@ def test_cli_quick_acgan_run_writes_keys_and_samples(tmp_path):
     out = tmp_path/'acgan'
     r = cli('run', 'acgan', '--data', 'mnist', '--budget', 'quick', '--out', out)
     m = json.loads((out/'metrics.json').read_text())
-    assert {'fid', 'fid_floor', 'fid_untrained', 'is', 'accuracy'} <= set(m), m
-    assert 0 <= m['accuracy'] <= 1 and m['fid_floor'] < m['fid'] and m['is'] >= 1
+    assert {'fid', 'fid_floor', 'fid_untrained', 'is', 'accuracy', 'fid_raw', 'accuracy_raw', 'ema'} <= set(m), m
+    assert 0 <= m['accuracy'] <= 1 and m['fid_floor'] < m['fid'] and m['is'] >= 1 and 0 <= m['accuracy_raw'] <= 1
+    assert (out/'generator_raw.pth').exists() and (out/'figures'/'raw_vs_ema.png').exists()
     assert 'accuracy' in r.stdout
     assert {'samples.png', 'losses.png'} <= {p.name for p in (out/'figures').iterdir()}
     assert len(list((out/'samples').glob('[0-9]_[0-9][0-9][0-9].png'))) == 1000
@@ -54,3 +55,20 @@ def test_resume_carries_on(tmp_path):
     n1 = len(ck1['callbacks']['LossComponents']['batches'])
     assert len(ck2['callbacks']['LossComponents']['batches']) == 2*n1
     assert ck2['callbacks']['SampleGrid']['epochs'] == [0, 1]
+    # the generator's moving average goes on from the checkpoint: one update per generator step of both epochs
+    n_ema = ck1['callbacks']['GeneratorEMA']['n']
+    assert n_ema > 0 and ck2['callbacks']['GeneratorEMA']['n'] == 2*n_ema
+
+def test_sampled_generator_is_the_average(tmp_path):
+    "generator.pth holds the averaged weights, generator_raw.pth the trained ones; `ema` 0 turns the average off."
+    run_dcgan('mnist', 'quick', tmp_path/'r', epochs=1)
+    ck = torch.load(tmp_path/'r'/'checkpoint.pth', weights_only=True)
+    ema, raw = load_generator(tmp_path/'r'), load_generator(tmp_path/'r'/'generator_raw.pth')
+    for k, v in ema.state_dict().items():
+        assert torch.equal(v, ck['callbacks']['GeneratorEMA']['ema'][k])
+    assert any(not torch.equal(a, b) for a, b in zip(ema.parameters(), raw.parameters()))
+    from dlcv_course import dcgan
+    from dlcv_course.gan import run_gan
+    table = {b: dict(r, ema=0) for b, r in dcgan.BUDGETS.items()}
+    m, _ = run_gan('dcgan', dcgan.build_dcgan, table, 'mnist', 'quick', tmp_path/'plain')
+    assert 'fid_raw' not in m and not (tmp_path/'plain'/'generator_raw.pth').exists()

@@ -43,6 +43,7 @@ def grad_reverse(x, lambda_:float=1.):
 # %% ../nbs/20_dann.ipynb #5842b371
 def lambda_p(p:float, gamma:float=10.) -> float:
     "The DANN ramp $2/(1+\\exp(-\\gamma p)) - 1$ at training progress `p` in [0, 1]."
+    # \lambda_p = \frac{2}{1 + \exp(-\gamma p)} - 1
     return 2./(1. + math.exp(-gamma*float(p))) - 1.
 
 # %% ../nbs/20_dann.ipynb #b2e17c2a

@@ -19,7 +19,7 @@ from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, 
 
 # %% auto #0
 __all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'min_snr_weight',
-           'EpsLoss', 'EMAWeights', 'sampling_model', 'guided_eps', 'x0_from_eps', 'p_sample', 'p_sample_loop',
+           'EpsLoss', 'EMAWeights', 'sampling_model', 'guided_eps', 'x_T', 'x0_from_eps', 'p_sample', 'p_sample_loop',
            'ddim_steps', 'ddim_sample', 'sample_digits', 'half_log_snr', 'dpmpp_sample', 'is_grayscale', 'ddpm_learner',
            'save_ddpm', 'load_ddpm', 'grade_ddpm', 'run_ddpm', 'regrade_ddpm', 'sample_ddpm', 'steps_sweep',
            'fastest_setting', 'plot_steps_sweep']
@@ -165,6 +165,13 @@ def _shape(model, size:int=28):
     "The shape of one image of `model` (its `config['in_ch']` channels; 3 if it has no config)."
     return (getattr(model, 'config', {}).get('in_ch', 3), size, size)
 
+def x_T(model, labels, seed:int=0, shape=None) -> tuple:
+    "The start of a reverse process: `(device, generator, labels, x_T ~ N(0, I))`, the noise from its own generator seeded with `seed`; `model` in eval mode."
+    model.eval(); dev = next(model.parameters()).device
+    g = torch.Generator(dev).manual_seed(seed)
+    c = torch.as_tensor(labels, device=dev).long()
+    return dev, g, c, torch.randn(len(c), *(shape or _shape(model)), generator=g, device=dev)
+
 def x0_from_eps(sched, x, t, eps, clip=True):
     "The clean image the noise estimate `eps` implies at step `t`, clipped to [-1, 1] if `clip`."
     ab = sched.at('alpha_bar', t, x)
@@ -190,10 +197,7 @@ def p_sample(model, sched:NoiseSchedule, x, t:int, c, w:float=0., g=None, clip:b
 @torch.no_grad()
 def p_sample_loop(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, shape=None, keep=(), clip:bool=True):
     "Ancestral DDPM sampling of one image per class in `labels`, all T steps from x_T ~ N(0, I), guided by `w`; `keep`: steps whose x_t to return too."
-    model.eval(); dev = next(model.parameters()).device
-    g = torch.Generator(dev).manual_seed(seed)
-    c = torch.as_tensor(labels, device=dev).long()
-    x = torch.randn(len(c), *(shape or _shape(model)), generator=g, device=dev)
+    dev, g, c, x = x_T(model, labels, seed, shape)
     kept = {}
     for t in reversed(range(sched.T)):
         if t in keep: kept[t] = x.cpu()
@@ -208,10 +212,7 @@ def ddim_steps(T:int, steps:int) -> list:
 def ddim_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, steps:int=20, eta:float=0.,
                 shape=None, keep=(), clip:bool=True, skip_uncond:bool=True):
     "DDIM sampling in `steps` steps (`eta`=0: deterministic given the start noise), guided by `w`."
-    model.eval(); dev = next(model.parameters()).device
-    g = torch.Generator(dev).manual_seed(seed)
-    c = torch.as_tensor(labels, device=dev).long()
-    x = torch.randn(len(c), *(shape or _shape(model)), generator=g, device=dev)
+    dev, g, c, x = x_T(model, labels, seed, shape)
     ts = ddim_steps(sched.T, steps); kept = {}
     for i, t in enumerate(ts):
         tt = torch.full((len(c),), t, device=dev, dtype=torch.long)
@@ -255,10 +256,7 @@ def half_log_snr(sched:NoiseSchedule, t:int) -> float:
 def dpmpp_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, steps:int=20, shape=None, keep=(),
                  clip:bool=True, skip_uncond:bool=True):
     "DPM-Solver++(2M) in `steps` network calls on DDIM's time grid, guided by `w`: deterministic given the start noise."
-    model.eval(); dev = next(model.parameters()).device
-    g = torch.Generator(dev).manual_seed(seed)
-    c = torch.as_tensor(labels, device=dev).long()
-    x = torch.randn(len(c), *(shape or _shape(model)), generator=g, device=dev)
+    dev, g, c, x = x_T(model, labels, seed, shape)
     ts = ddim_steps(sched.T, steps); kept = {}
     x0_prev = h_prev = None
     for i, t in enumerate(ts):

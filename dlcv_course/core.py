@@ -144,7 +144,7 @@ def run_info(budget:str, seed:int) -> dict:
     "Where and when a run ran, for `metrics.json`: budget, seed, processes (1 without a launcher), date, device, machine, torch and the command."
     return dict(budget=budget, seed=seed, processes=world_size(), date=datetime.datetime.now().isoformat(timespec='seconds'),
                 device=str(default_device()), machine=f'{platform.machine()} {torch.get_num_threads()} threads',
-                torch=torch.__version__, command=' '.join(['dlcv-course'] + sys.argv[1:]) if sys.argv[0].endswith('dlcv-course') else None)
+                torch=torch.__version__, command=' '.join(['dlcv-course'] + sys.argv[1:]) if sys.argv[0].endswith(('dlcv-course', 'cli.py')) else None)  # the script or `python -m dlcv_course.cli` (launchers)
 
 # %% ../nbs/01_core.ipynb #03c6bdaf
 def make_dls(train_ds, valid_ds=None, bs:int=128, n_inp:int=1, device=None, num_workers:int=0, seed=None) -> DataLoaders:

@@ -6,14 +6,14 @@ Docs: https://dlcv-course.github.io/dlcv_course/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #688c4c29
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, math, numbers, sys
 from pathlib import Path
 from . import __version__
 from .registry import PROBLEMS, samplers
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'print_table', 'cmd_run', 'cmd_data', 'cmd_sample', 'cmd_eval', 'cmd_bench', 'error_line', 'quiet_bars',
-           'main']
+__all__ = ['USER_ERRORS', 'print_table', 'cmd_run', 'cmd_data', 'seed_summary', 'print_seeds', 'run_seeds', 'cmd_sample',
+           'cmd_eval', 'cmd_bench', 'error_line', 'quiet_bars', 'main']
 
 # %% ../nbs/90_cli.ipynb #be4af1b7
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--data', default='mnist', help="data set name (see `dlcv-course data`) or a homework data folder [mnist]")
     r.add_argument('--budget', default='cpu', help='quick (seconds, for tests), cpu (minutes on 2 cores), full (GPU) [cpu]')
     r.add_argument('--out', default=None, help='run folder [runs/PROBLEM-DATA]')
-    r.add_argument('--seed', type=_seed, default=0, help='random seed, 0..4294967295 [0]')
+    rs = r.add_mutually_exclusive_group()
+    rs.add_argument('--seed', type=_seed, default=None, help='random seed, 0..4294967295 [0]')
+    rs.add_argument('--seeds', type=_seed, nargs='+', default=None, metavar='S',
+                    help="run once per seed (give PROBLEM first), each into DIR/seed-S/, and write DIR/seeds.json: "
+                         "every metric's values, mean and std")
     r.add_argument('--resume', action='store_true', help='continue from DIR/checkpoint.pth after the last saved epoch')
     r.add_argument('--overwrite', action='store_true', help="replace another problem's run in DIR (its checkpoints are removed)")
     r.add_argument('--epochs', type=int, default=None, help="override the budget's number of epochs")
@@ -59,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--sampler', default=None, help="diffusion: ddpm (ancestral), ddim or dpmpp (DPM-Solver++(2M)) [the run's]")
     s.add_argument('--steps', type=int, default=None, help='diffusion: number of sampling steps')
     s.add_argument('--guidance', type=float, default=None, help='diffusion: classifier-free guidance weight w')
-    v = sub.add_parser('eval', help='grade a folder of images: digit accuracy or FID')
+    v = sub.add_parser('eval', help='grade a folder of images (digit accuracy or FID) or a predictions csv (accuracy)')
     vsub = v.add_subparsers(dest='eval_cmd', metavar='METRIC')
     vd = vsub.add_parser('digits', help='accuracy of the course digit classifier on a folder')
     vd.add_argument('folder', metavar='FOLDER', help='images named {digit}_{index:03d}.png, or with an image_name,label csv')
@@ -72,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     vf.add_argument('--domain', default='mnist', help='feature extractor domain when Inception weights are absent [mnist]')
     vf.add_argument('--json', action='store_true', help='print the result as JSON')
     vf.add_argument('--no-download', action='store_true', help='do not fetch the Inception weights (same as DLCV_NO_DOWNLOAD=1)')
+    vp = vsub.add_parser('predictions', help='accuracy of a domain-adaptation predictions csv against the true labels')
+    vp.add_argument('pred', metavar='PRED', help='the predictions: a csv image_name,label')
+    vp.add_argument('--labels', required=True, help='the true labels: a csv image_name,label (e.g. the homework val.csv)')
+    vp.add_argument('--json', action='store_true', help='print the result as JSON')
     d = sub.add_parser('data', help='list the data sets, or export one in the homework folder format')
     dsub = d.add_subparsers(dest='data_cmd', metavar='ACTION')
     dsub.add_parser('list', help='what data sets are available here and where they come from (the default)')
@@ -109,8 +117,12 @@ def cmd_run(a):
     tag = f'{Path(str(a.source)).name}-{Path(str(a.target)).name}' if a.source or a.target else Path(str(a.data)).name
     out = Path(a.out if a.out else f'runs/{a.problem}-{tag}').expanduser()
     kw = {k: getattr(a, k) for k in ('epochs', 'source', 'target') if getattr(a, k) is not None}
+    if a.seeds is not None:   # once per seed, into out/seed-S/, and the spread in out/seeds.json
+        want = dict(kw) if prob.domains else dict(kw, data=a.data)
+        return run_seeds(prob.load('run'), a.problem, a.seeds, out, data=a.data, budget=a.budget, resume=a.resume,
+                         overwrite=a.overwrite, want=want, **kw)
     if a.overwrite: kw['overwrite'] = True
-    m = prob.load('run')(data=a.data, budget=a.budget, out=out, seed=a.seed, resume=a.resume, **kw)
+    m = prob.load('run')(data=a.data, budget=a.budget, out=out, seed=0 if a.seed is None else a.seed, resume=a.resume, **kw)
     print_table(m)
     print(f'\nwrote {out/"metrics.json"} and {out/"figures"}/')
     return m
@@ -133,6 +145,64 @@ def cmd_data(a):
     print(f'wrote {len(ds)} images of {a.name} ({a.split}) to {out}')
     return out
 
+# %% ../nbs/90_cli.ipynb #da99bc36
+def _number(v) -> bool: return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+def seed_summary(metrics_list:list) -> dict:
+    "`{key: {values, mean, std}}` for every number all of `metrics_list` (one run's metrics per seed) have, `seed` aside; std with ddof=1 (0.0 for one run)."
+    if not metrics_list: raise ValueError('seed_summary: no runs to summarise')
+    res = {}
+    for k in metrics_list[0]:
+        vs = [m.get(k) for m in metrics_list]
+        if k == 'seed' or not all(_number(v) for v in vs): continue
+        vs = [v.item() if hasattr(v, 'item') else v for v in vs]   # NumPy scalars as Python numbers, for JSON
+        mean = math.fsum(vs)/len(vs)
+        std = math.sqrt(math.fsum((v - mean)**2 for v in vs)/(len(vs) - 1)) if len(vs) > 1 else 0.0
+        res[k] = dict(values=vs, mean=mean, std=std)
+    return res
+
+def print_seeds(summary:dict, file=None):
+    "Print the entries of `seed_summary` as an aligned table `key  mean ± std  (v1, v2, ...)`."
+    fmt = lambda x: f'{x:.4f}' if isinstance(x, float) else str(x)
+    rows = [(k, f"{v['mean']:.4f} ± {v['std']:.4f}", ', '.join(map(fmt, v['values'])))
+            for k, v in summary.items() if isinstance(v, dict) and {'values', 'mean', 'std'} <= set(v)]
+    w, w2 = max((len(r[0]) for r in rows), default=0), max((len(r[1]) for r in rows), default=0)
+    for k, ms, vs in rows: print(f'{k:<{w}}  {ms:>{w2}}  ({vs})', file=file)
+
+# %% ../nbs/90_cli.ipynb #8bebbfb9
+def _finished(d:Path, problem:str, budget:str, seed:int, want:dict) -> dict|None:
+    "The metrics of the finished run in `d` if they are `problem` at `budget` with `seed` and the settings `want`, and no .pth is newer; else None."
+    f = d/'metrics.json'
+    try: m = json.loads(f.read_text())
+    except (OSError, ValueError): return None
+    if not isinstance(m, dict) or (m.get('problem'), m.get('budget'), m.get('seed')) != (problem, budget, seed): return None
+    if any(str(m.get(k)) != str(v) for k, v in want.items()): return None   # a setting not recorded: rerun (resumed) to be sure
+    if any(p.stat().st_mtime > f.stat().st_mtime for p in d.glob('*.pth')): return None   # trained again after those metrics
+    return m
+
+def run_seeds(run, problem:str, seeds:list, out, budget:str='cpu', resume:bool=False, overwrite:bool=False,
+              want:dict|None=None, **kw) -> dict:
+    "Call `run(out=out/f'seed-{s}', seed=s, budget=..., resume=..., **kw)` for every seed, write `out/seeds.json` (`seed_summary` and the runs) and print it."
+    from dlcv_course.core import save_json
+    out = Path(out).expanduser()
+    dup = sorted({s for s in seeds if seeds.count(s) > 1})
+    if dup: raise ValueError(f"--seeds {' '.join(map(str, seeds))}: seed {dup[0]} is given twice; give each seed once")
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file: give a folder for the seeds' run folders")
+    ms = []
+    for i, s in enumerate(seeds):
+        d = out/f'seed-{s}'
+        print(f'\n=== seed {s} ({i+1} of {len(seeds)}): {d}')
+        m = _finished(d, problem, budget, s, want or {}) if resume else None
+        if m is not None: print(f'{d/"metrics.json"}: finished earlier, read back')
+        else: m = run(out=d, seed=s, budget=budget, resume=resume, **(dict(kw, overwrite=True) if overwrite else kw))
+        ms.append(m)
+    res = dict(seed_summary(ms), seeds=list(seeds), problem=problem, budget=budget, runs=[f'seed-{s}' for s in seeds])
+    save_json(res, out/'seeds.json')
+    print(f'\n{problem} at the {budget} budget, {len(seeds)} seeds: mean ± std (values)')
+    print_seeds(res)
+    print(f'\nwrote {out/"seeds.json"} and the run folders {", ".join(res["runs"])} in {out}/')
+    return res
+
 # %% ../nbs/90_cli.ipynb #5246ddd0
 def cmd_sample(a):
     "`dlcv-course sample`: the problem's sampler from `PROBLEMS`."
@@ -147,9 +217,13 @@ def cmd_eval(a):
     from dlcv_course import metrics
     if a.eval_cmd == 'digits': res = metrics.eval_digits(a.folder, domain=a.domain, classifier=a.classifier)
     elif a.eval_cmd == 'fid': res = metrics.eval_fid(a.folder, against=a.against, domain=a.domain, download=False if a.no_download else None)
-    else: raise ValueError('say what to evaluate: `dlcv-course eval digits FOLDER` or `dlcv-course eval fid FOLDER --against X`.')
-    if a.json: print(json.dumps(res, indent=2, sort_keys=True, default=str))
-    else: print_table(res)
+    elif a.eval_cmd == 'predictions': res = metrics.eval_predictions(a.pred, a.labels)
+    else: raise ValueError('say what to evaluate: `dlcv-course eval digits FOLDER`, `dlcv-course eval fid FOLDER --against X` '
+                           'or `dlcv-course eval predictions PRED.csv --labels LABELS.csv`.')
+    if a.json: print(json.dumps(res, indent=2, sort_keys=True, default=str)); return res
+    print_table(res)
+    for k in ('missing', 'extra'):   # which rows, when some are
+        if res.get(f'{k}_examples'): print(f"{k} e.g.: {', '.join(res[f'{k}_examples'])}")
     return res
 
 def cmd_bench(a):

@@ -23,10 +23,10 @@ from .distributed import distributed_run, is_main_process, unwrap, world_size
 # %% auto #0
 __all__ = ['BUDGET_NAMES', 'check_budgets', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load', 'save_model',
            'load_model', 'RunDir', 'run_info', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
-           'random_shift', 'RandomShift', 'LossComponents', 'bf16_supported', 'use_bf16', 'BF16Autocast',
-           'autocast_callback', 'mixed_precision', 'Checkpoint', 'save_checkpoint', 'load_checkpoint', 'fit_resumable',
-           'budget_out', 'run_or_load', 'small_png', 'show_figures', 'image_grid', 'SampleGrid', 'predict_batches',
-           'tsne_2d']
+           'random_shift', 'RandomShift', 'LossComponents', 'add_loss_parts', 'bf16_supported', 'use_bf16',
+           'BF16Autocast', 'autocast_callback', 'mixed_precision', 'Checkpoint', 'save_checkpoint', 'load_checkpoint',
+           'fit_resumable', 'budget_out', 'run_or_load', 'small_png', 'show_figures', 'image_grid', 'SampleGrid',
+           'predict_batches', 'tsne_2d']
 
 # %% ../nbs/01_core.ipynb #81f1c255
 BUDGET_NAMES = ('quick', 'cpu', 'full')
@@ -250,6 +250,10 @@ class LossComponents(Callback):
             ax.set_title(k); ax.set_xlabel('training batch'); ax.legend(fontsize=7)
         fig.tight_layout()
         return fig
+
+def add_loss_parts(learn, **parts):
+    "Add `parts` (name -> scalar) to `learn.loss_parts`, the loss components that `LossComponents` reads after this loss."
+    learn.loss_parts = dict(getattr(learn, 'loss_parts', None) or {}, **parts)
 
 # %% ../nbs/01_core.ipynb #f0980662
 def bf16_supported(device=None) -> bool:

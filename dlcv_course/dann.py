@@ -23,8 +23,8 @@ from .core import (make_dls, check_budgets, pick_budget, fit_resumable, RunDir, 
 __all__ = ['SIZE', 'BUDGETS', 'SHIFTS', 'GradReverse', 'grad_reverse', 'lambda_p', 'GRLSchedule', 'per_image_norm', 'DANNNet',
            'DANNLoss', 'label_accuracy', 'domain_accuracy', 'ShiftInputs', 'load_scenario', 'scenario_name',
            'bound_learner', 'dann_learner', 'scenario_learner', 'predict', 'accuracy_on', 'predict_proba',
-           'embed_features', 'tsne_figure', 'predict_csv', 'save_model', 'load_model', 'epoch_values', 'train_stage',
-           'run_dann']
+           'embed_features', 'tsne_figure', 'predict_csv', 'save_model', 'load_model', 'epoch_values', 'fit_stage',
+           'train_stage', 'run_dann']
 
 # %% ../nbs/20_dann.ipynb #a5121d45
 class GradReverse(torch.autograd.Function):
@@ -97,15 +97,15 @@ class DANNNet(nn.Module):
     def forward(self, xs, xt=None):
         if xt is None: return self.classifier(self.embed(xs))
         f = self.embed(torch.cat([xs, xt]))
-        d = self.domain(grad_reverse(f, self.lambda_))
-        return self.classifier(f[:len(xs)]), d[:len(xs)], d[len(xs):]
+        d, y = self.domain(grad_reverse(f, self.lambda_)), self.classifier(f)
+        return y[:len(xs)], d[:len(xs)], d[len(xs):], y[len(xs):]
 
 # %% ../nbs/20_dann.ipynb #3fffa44d
 class DANNLoss:
     "Source label loss + domain losses of source (0) and target (1); the parts go to `learn.loss_parts`."
     def __init__(self, domain_weight:float=1.): self.domain_weight, self.learn = domain_weight, None
     def __call__(self, preds, ys):
-        y, ds, dt = preds
+        y, ds, dt = preds[:3]   # the target's class logits, preds[3], are for the losses that read them (VADA)
         parts = dict(label=F.cross_entropy(y, ys),
                      domain_source=F.cross_entropy(ds, torch.zeros(len(ds), dtype=torch.long, device=ds.device)),
                      domain_target=F.cross_entropy(dt, torch.ones(len(dt), dtype=torch.long, device=dt.device)))
@@ -118,7 +118,7 @@ def label_accuracy(preds, ys):
 
 def domain_accuracy(preds, ys):
     "Accuracy of the domain classifier over both halves of a DANN batch (0.5 is chance)."
-    _, ds, dt = preds
+    _, ds, dt = preds[:3]
     return torch.cat([ds.argmax(1) == 0, dt.argmax(1) == 1]).float().mean()
 
 # %% ../nbs/20_dann.ipynb #544b3c1a
@@ -251,6 +251,17 @@ def epoch_values(learn, checkpoint) -> list:
     if not Path(checkpoint).exists(): return []
     return (torch_load(checkpoint).get('recorder') or {}).get('values', [])
 
+def fit_stage(learn, stage:str, n_epoch:int, lr:float, cfg:dict, run:RunDir, resume:bool=False, quiet:bool=True) -> Learner:
+    "Fit `learn` for `n_epoch` epochs as the stage `stage` of a run: checkpoint `checkpoint_{stage}.pth`, model `{stage}.pth`, timing."
+    mixed_precision(learn, cfg['bf16'])   # bfloat16 on a GPU at the full budget
+    t0, ck = time.time(), run.path/f'checkpoint_{stage}.pth'
+    if quiet:
+        with learn.no_bar(), learn.no_logging(): fit_resumable(learn, n_epoch, ck, lr=lr, resume=resume)
+    else: fit_resumable(learn, n_epoch, ck, lr=lr, resume=resume)
+    learn.seconds, learn.n_epoch_done, learn.epoch_values = time.time()-t0, n_epoch, epoch_values(learn, ck)
+    save_model(unwrap(learn.model), run.path/f'{stage}.pth', stage=stage)
+    return learn
+
 def train_stage(stage:str, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False, quiet:bool=True) -> Learner:
     "Train `stage` ('source_only', 'dann' or 'target_only') on the scenario `data` with budget `cfg`; checkpoints in `run`."
     if stage == 'dann':
@@ -260,14 +271,7 @@ def train_stage(stage:str, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:b
         dom = data['source' if stage == 'source_only' else 'target']
         learn = bound_learner(dom['train'], dom['valid'], bs=cfg['bs'], seed=seed)
         n_epoch = cfg['epochs_bound']
-    mixed_precision(learn, cfg['bf16'])   # bfloat16 on a GPU at the full budget
-    t0, ck = time.time(), run.path/f'checkpoint_{stage}.pth'
-    if quiet:
-        with learn.no_bar(), learn.no_logging(): fit_resumable(learn, n_epoch, ck, lr=cfg['lr'], resume=resume)
-    else: fit_resumable(learn, n_epoch, ck, lr=cfg['lr'], resume=resume)
-    learn.seconds, learn.n_epoch_done, learn.epoch_values = time.time()-t0, n_epoch, epoch_values(learn, ck)
-    save_model(learn.model, run.path/f'{stage}.pth', stage=stage)
-    return learn
+    return fit_stage(learn, stage, n_epoch, cfg['lr'], cfg, run, resume, quiet)
 
 # %% ../nbs/20_dann.ipynb #2e9a18d1
 def run_dann(data=None, budget:str='cpu', out='runs/dann', seed:int=0, resume:bool=False, epochs:int|None=None,

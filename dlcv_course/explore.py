@@ -241,14 +241,15 @@ def embed_models(models:dict, source:ImageSet, target:ImageSet, n:int=600, seed:
     return out
 
 # %% ../nbs/93_explore.ipynb #4158285d
-STAGES = dict(source_only='source only', dann='DANN', improved='DANN + self-training', target_only='target only')
+STAGES = dict(source_only='source only', dann='DANN', improved='improved', target_only='target only')
 
 def load_stages(folder, stages=('source_only', 'dann', 'improved')) -> tuple:
     "The models of a dann/uda run `folder` that are there (name -> model) and its source and target (from metrics.json)."
     p = Path(folder).expanduser()
-    models = {STAGES.get(s, s): load_model(p/f'{s}.pth') for s in stages if (p/f'{s}.pth').exists()}
-    if not models: raise FileNotFoundError(f"{folder}: none of {', '.join(s+'.pth' for s in stages)}: not a dlcv-course run dann|uda folder")
     m = json.loads((p/'metrics.json').read_text()) if (p/'metrics.json').exists() else {}
+    names = dict(STAGES, improved=m.get('method', STAGES['improved']))   # a uda run names its improved method
+    models = {names.get(s, s): load_model(p/f'{s}.pth') for s in stages if (p/f'{s}.pth').exists()}
+    if not models: raise FileNotFoundError(f"{folder}: none of {', '.join(s+'.pth' for s in stages)}: not a dlcv-course run dann|uda folder")
     return models, m.get('source', 'mnist'), m.get('target', 'mnistm')
 
 # %% ../nbs/93_explore.ipynb #ec86dfd4

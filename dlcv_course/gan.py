@@ -17,16 +17,16 @@ import torch.nn.functional as F
 from fastai.basics import Callback, Adam, default_device, set_seed, L
 from fastai.vision.gan import GANLearner, GANLoss, FixedGANSwitcher
 from .data import get_dataset, is_digits
-from .core import (NoiseImages, make_dls, pick_budget, fit_resumable, RunDir, LossComponents, SampleGrid,
+from .core import (NoiseImages, make_dls, pick_budget, fit_resumable, RunDir, LossComponents, add_loss_parts, SampleGrid,
                               image_grid, torch_save, torch_load, run_info, show_figures)
 # fastai's GANTrainer stores `generator`/`critic`/`gen_mode` on itself, which its Callback base warns about: harmless
 warnings.filterwarnings('ignore', message='You are shadowing an attribute')
 
 # %% auto #0
 __all__ = ['GENERATORS', 'start_size', 'dcgan_init', 'Generator', 'Critic', 'real_fake', 'CondGenerator', 'CondGANLoss',
-           'GANBatch', 'add_loss_parts', 'GANSchedule', 'gan_learner', 'StepLog', 'GeneratorEMA', 'sample_generator',
-           'noise', 'generate', 'save_generator', 'load_generator', 'sample_gan', 'gan_problem_learner',
-           'plot_gan_losses', 'plot_raw_vs_ema', 'run_gan', 'show_run']
+           'GANBatch', 'GANSchedule', 'gan_learner', 'StepLog', 'GeneratorEMA', 'sample_generator', 'noise', 'generate',
+           'save_generator', 'load_generator', 'sample_gan', 'gan_problem_learner', 'plot_gan_losses',
+           'plot_raw_vs_ema', 'run_gan', 'show_run']
 
 # %% ../nbs/04_gan.ipynb #3f3de367
 def start_size(size:int) -> tuple:
@@ -121,10 +121,6 @@ class GANBatch:
     real: torch.Tensor
     fake: torch.Tensor
     labels: torch.Tensor|None = None
-
-def add_loss_parts(learn, **parts):
-    "Add `parts` (name -> scalar) to `learn.loss_parts`, the loss components that `LossComponents` reads after this loss."
-    learn.loss_parts = dict(getattr(learn, 'loss_parts', None) or {}, **parts)
 
 # %% ../nbs/04_gan.ipynb #cb46bd1d
 class GANSchedule(Callback):

@@ -28,7 +28,7 @@ __all__ = ['INCEPTION_FILE', 'INCEPTION_NAME', 'FID_WEIGHTS_URL', 'FETCH_TIMEOUT
            'inception_weights', 'FeatureExtractor', 'classifier_extractor', 'feature_extractor', 'reference_images',
            'fid', 'Score', 'inception_score', 'predict_digits', 'classifier_accuracy', 'write_digits', 'write_images',
            'write_predictions_csv', 'read_predictions_csv', 'homework_csv', 'read_grading_folder', 'eval_digits',
-           'eval_fid', 'FIDCallback', 'AccuracyCallback']
+           'eval_fid', 'eval_predictions', 'FIDCallback', 'AccuracyCallback']
 
 # %% ../nbs/03_metrics.ipynb #db49aaf7
 class SingularCovarianceWarning(UserWarning):
@@ -368,17 +368,19 @@ def _csv_header(p:Path) -> list|None:
 def _label_csvs(folder:Path) -> list:
     return [p for p in sorted(folder.glob('*.csv')) if {'image_name', 'label'} <= set(_csv_header(p) or [])]
 
-def read_predictions_csv(path, n_classes:int|None=None) -> tuple:
+def read_predictions_csv(path, n_classes:int|None=None, what:str='prediction file') -> tuple:
     "`(names, labels)` of a csv `image_name,label` (a UDA prediction file or a grading folder's labels), labels in 0..`n_classes`-1 if given."
     path = Path(path).expanduser()
-    df = read_csv(path, ('image_name', 'label'), 'prediction file')
+    df = read_csv(path, ('image_name', 'label'), what)
     lab = pd.to_numeric(df['label'], errors='coerce').to_numpy(np.float64)
     bad = np.isnan(lab) | (lab != np.round(lab))
     if n_classes is not None: bad |= (lab < 0) | (lab >= n_classes)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        what = 'an integer' if n_classes is None else f'a class 0..{n_classes - 1}'
-        raise DataError(f"{path} {csv_line(i)}: label {df['label'].iloc[i]} of {df['image_name'].iloc[i]!r} is not {what}; fix the row")
+        want = 'an integer' if n_classes is None else f'a class 0..{n_classes - 1}'
+        v, name = df['label'].iloc[i], df['image_name'].iloc[i]
+        shown = f'the label of {name!r} is empty' if pd.isna(v) else f'label {v} of {name!r} is not {want}'
+        raise DataError(f"{path} {csv_line(i)}: {shown}; fix the row")
     return list(df['image_name']), lab.astype(np.int64)
 
 def homework_csv(folder) -> Path|None:
@@ -442,6 +444,39 @@ def eval_fid(folder, against, domain='mnist', budget:str|None=None, download:boo
     ext = feature_extractor(domain, budget or default_budget(), download=download)
     res = fid(x, reference_images(against), extractor=ext)
     return dict(res, folder=str(folder), against=str(against))
+
+# %% ../nbs/03_metrics.ipynb #2c0005ea
+def _graded_csv(path, what:str) -> tuple:
+    "`(file names, labels)` of the `image_name,label` csv `path` (the `what` file): names stripped and without their folder, each once."
+    path = Path(path).expanduser()
+    if path.is_dir(): raise DataError(f"{path} is a folder: give the {what} csv file (columns image_name,label)")
+    if not path.exists(): raise DataError(f"{path} is missing: give the {what} csv file (columns image_name,label)")
+    names, labels = read_predictions_csv(path, what=f'{what} file')
+    files, first = [Path(n).name for n in names], {}
+    for i, f in enumerate(files):
+        if f in first:
+            j = first[f]; same = '' if names[i] == names[j] else f" ({names[j]!r} and {names[i]!r} are compared by file name)"
+            raise DataError(f"{path} {csv_line(i)}: image {f!r} is given again, first on {csv_line(j)}{same}; keep one row per image")
+        first[f] = i
+    return files, labels
+
+def eval_predictions(pred_csv, labels_csv) -> dict:
+    """Accuracy of the domain-adaptation predictions `pred_csv` against `labels_csv`, both csv files `image_name,label`.
+    Image names are compared after stripping spaces, on the file name only (`Path(name).name`: with or without a folder).
+    The accuracy is over the rows of `labels_csv` (an image missing from `pred_csv` counts as wrong); rows of `pred_csv`
+    for images not in `labels_csv` are ignored and reported as `extra`. A repeated name, a label that is not an integer,
+    a missing file or a wrong header is a `DataError` naming the file and the line."""
+    names, truth = _graded_csv(labels_csv, 'labels')
+    pnames, plabels = _graded_csv(pred_csv, 'predictions')
+    pred = dict(zip(pnames, plabels.tolist()))
+    have = np.array([n in pred for n in names], bool)
+    ok = have & (np.array([pred.get(n, 0) for n in names], np.int64) == truth)
+    missing, known = [n for n, h in zip(names, have) if not h], set(names)
+    extra = [n for n in pnames if n not in known]
+    return dict(accuracy=float(ok.mean()), n=len(names), n_correct=int(ok.sum()),
+                per_class={str(c): round(float(ok[truth == c].mean()), 4) for c in np.unique(truth)},
+                missing=len(missing), missing_examples=missing[:5], extra=len(extra), extra_examples=extra[:5],
+                predictions=str(pred_csv), labels=str(labels_csv))
 
 # %% ../nbs/03_metrics.ipynb #514ae30b
 def _n_params(fn) -> int:

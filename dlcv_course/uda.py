@@ -1,4 +1,4 @@
-"""DANN aligns the two feature distributions but leaves its mistakes on the target where they are; pseudo-labelling the confident target digits, class by class, and training on them moves the decision boundary into the target domain.
+"""DANN aligns the two domains but leaves its decision boundary wherever it falls in the target; VADA adds the cluster assumption (conditional entropy and virtual adversarial training), DIRT-T refines on the target alone, and self-training learns from the model's own confident predictions. All on one backbone and one budget, with the spread over three seeds.
 
 Docs: https://dlcv-course.github.io/dlcv_course/uda.html.md"""
 
@@ -7,18 +7,44 @@ Docs: https://dlcv-course.github.io/dlcv_course/uda.html.md"""
 # %% ../nbs/21_uda.ipynb #fcbb5b77
 from __future__ import annotations
 import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
-import copy, time
+import copy, math, time
+from contextlib import contextmanager
+from functools import partial
 import torch
+from torch import nn
 import matplotlib.pyplot as plt
-from fastai.basics import Learner, set_seed
+from fastai.basics import Learner, Callback, set_seed
 from .data import ImageSet
-from .core import check_budgets, pick_budget, fit_resumable, RunDir, run_info, mixed_precision
-from .dann import (DANNNet, dann_learner, train_stage, load_scenario, scenario_name, predict_proba, accuracy_on,
-                              predict_csv, tsne_figure, save_model)
+from .core import (check_budgets, pick_budget, fit_resumable, RunDir, run_info, mixed_precision, make_dls, unwrap,
+                              LossComponents, add_loss_parts)
+from .dann import (DANNNet, ShiftInputs, dann_learner, train_stage, fit_stage, load_scenario, scenario_name,
+                              predict_proba, accuracy_on, predict_csv, tsne_figure, save_model)
 
 # %% auto #0
-__all__ = ['METHOD', 'BUDGETS', 'class_balanced_select', 'pseudo_label', 'concat_sets', 'round_learner', 'uda_learner',
-           'self_train', 'run_uda']
+__all__ = ['METHODS', 'METHOD', 'BUDGETS', 'class_balanced_select', 'pseudo_label', 'concat_sets', 'round_learner', 'self_train',
+           'cond_entropy', 'kl_to', 'bn_stats_frozen', 'l2_normalize', 'vat_direction', 'vat_loss', 'TargetEntropy',
+           'VAT', 'vada_learner', 'uda_learner', 'Teacher', 'teacher_kl', 'unlabelled', 'dirtt_learner', 'label_free',
+           'dirt_t', 'run_uda']
+
+# %% ../nbs/21_uda.ipynb #aaab5413
+METHODS = {'source_only': 'trained on source (lower bound)', 'dann': 'DANN',
+           'dann_self_training': 'DANN + class-balanced self-training (CBST)', 'vada': 'VADA',
+           'dirt_t': 'VADA + DIRT-T', 'target_only': 'trained on target (upper bound)'}
+METHOD = METHODS['dirt_t']   # the course's improved method: `improved` in metrics.json
+
+BUDGETS = check_budgets(dict(
+    quick=dict(n_train=512,  n_test=500,  n_tsne=300,  epochs_bound=2,  epochs_dann=3,  bs=64,  lr=2e-3, bf16=False,
+               rounds=(0.5, 0.7, 0.9), epochs_round=1, lr_round=1e-3, max_rounds=3,  tol=0.01,
+               epochs_vada=3,  lambda_s=1., lambda_t=1e-2, radius=3., dirtt_rounds=2, epochs_dirtt=1, lr_dirtt=5e-4,
+               lambda_dirtt=1., beta=1.),
+    cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_bound=8,  epochs_dann=40, bs=64,  lr=2e-3, bf16=False,
+               rounds=(0.5, 0.7, 0.9), epochs_round=6, lr_round=1e-3, max_rounds=3,  tol=0.01,
+               epochs_vada=40, lambda_s=1., lambda_t=1e-2, radius=3., dirtt_rounds=4, epochs_dirtt=2, lr_dirtt=5e-4,
+               lambda_dirtt=1., beta=1.),
+    full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_bound=20, epochs_dann=60, bs=128, lr=2e-3, bf16='auto',
+               rounds=(0.5, 0.7, 0.9), epochs_round=8, lr_round=1e-3, max_rounds=10, tol=0.01,
+               epochs_vada=80, lambda_s=1., lambda_t=1e-2, radius=3., dirtt_rounds=8, epochs_dirtt=4, lr_dirtt=5e-4,
+               lambda_dirtt=1., beta=1.)))
 
 # %% ../nbs/21_uda.ipynb #fc7d687f
 def class_balanced_select(probs:torch.Tensor, q:float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,17 +70,6 @@ def concat_sets(a:ImageSet, b:ImageSet) -> ImageSet:
     return ImageSet(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]), a.names + b.names, a.classes,
                     f'{a.source} + {b.source}', name=f'{a.name}+{b.name}')
 
-# %% ../nbs/21_uda.ipynb #aaab5413
-METHOD = 'DANN + class-balanced pseudo-label self-training (CBST)'
-
-BUDGETS = check_budgets(dict(
-    quick=dict(n_train=512,  n_test=500,  n_tsne=300,  epochs_dann=3,  bs=64,  lr=2e-3, bf16=False,
-               rounds=(0.5, 0.7, 0.9), epochs_round=1, lr_round=1e-3, max_rounds=3,  tol=0.01),
-    cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_dann=40, bs=64,  lr=2e-3, bf16=False,
-               rounds=(0.5, 0.7, 0.9), epochs_round=6, lr_round=1e-3, max_rounds=8,  tol=0.01),
-    full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_dann=60, bs=128, lr=2e-3, bf16='auto',
-               rounds=(0.5, 0.7, 0.9), epochs_round=8, lr_round=1e-3, max_rounds=10, tol=0.01)))
-
 # %% ../nbs/21_uda.ipynb #6e75779c
 def round_learner(model, data:dict, q:float, cfg:dict, seed:int=0, probs=None) -> Learner:
     "A self-training round's `Learner` from `model`'s weights on source + the top `q` per class of the pseudo-labelled target; `learn.cfg['lr']` is `cfg['lr_round']`."
@@ -65,12 +80,7 @@ def round_learner(model, data:dict, q:float, cfg:dict, seed:int=0, probs=None) -
     learn.cfg, learn.n_pseudo = dict(cfg, lr=cfg['lr_round']), len(pl)
     return mixed_precision(learn, cfg['bf16'])
 
-def uda_learner(source='mnist', target='mnistm', budget:str='cpu', seed:int=0) -> Learner:
-    "The first self-training round's `Learner` of `source` -> `target` at `budget`, pseudo-labelled by a freshly initialised `DANNNet`."
-    cfg = pick_budget(BUDGETS, budget)
-    data = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)
-    set_seed(seed)
-    return round_learner(DANNNet(n_classes=data['source']['train'].n_classes), data, cfg['rounds'][0], cfg, seed+1)
+
 
 # %% ../nbs/21_uda.ipynb #42598045
 def self_train(model, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False, quiet:bool=True):
@@ -93,33 +103,183 @@ def self_train(model, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=F
         print(f"self-training round {r}: {learn.n_pseudo} pseudo-labelled target images (q={q}); {changed:.1%} of the target predictions changed")
     return model, info, learn
 
+# %% ../nbs/21_uda.ipynb #e8a068d9
+def cond_entropy(logits) -> torch.Tensor:
+    "The conditional entropy of the predictions `softmax(logits)`, averaged over the batch (nats)."
+    logp = logits.float().log_softmax(1)
+    # L_c = -E_x[ h(x)^T ln h(x) ]
+    return -(logp.exp()*logp).sum(1).mean()
+
+def kl_to(p, logits) -> torch.Tensor:
+    "$D_{KL}(p\\,\\|\\,\\mathrm{softmax}(logits))$ averaged over the batch; `p`: rows of probabilities."
+    return (p*(p.clamp_min(1e-12).log() - logits.float().log_softmax(1))).sum(1).mean()
+
+# %% ../nbs/21_uda.ipynb #b22e8d7d
+@contextmanager
+def bn_stats_frozen(model):
+    "Inside: BatchNorm layers normalise with the batch's statistics but leave their running statistics as they were."
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in bns]
+    for m in bns: m.momentum = 0.   # running = (1 - 0) running + 0 batch
+    try: yield
+    finally:
+        for m, (v, n) in zip(bns, saved):
+            m.momentum = v
+            if n is not None: m.num_batches_tracked.copy_(n)   # counted even at momentum 0
+
+def l2_normalize(d) -> torch.Tensor:
+    "Each item of the batch `d` scaled to unit L2 norm."
+    return d/d.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, *[1]*(d.dim() - 1))   # gradients can be tiny: no 1e-12 floor
+
+def vat_direction(model, x, p, xi:float=1e-2) -> torch.Tensor:
+    "The unit direction $r$ in which `model`'s prediction at `x` (probabilities `p`) changes fastest: one power iteration."
+    d = (xi*l2_normalize(torch.randn_like(x))).requires_grad_()
+    # g = \nabla_d KL(h(x) || h(x + \xi d))
+    g, = torch.autograd.grad(kl_to(p, model(x + d)), d)
+    return l2_normalize(g)
+
+def vat_loss(model, x, logits, radius:float=3., xi:float=1e-2) -> torch.Tensor:
+    "The virtual adversarial loss $D_{KL}(h(x)\\|h(x + r_{adv}))$ at `x`, whose clean predictions are `logits` (held fixed)."
+    p = logits.detach().float().softmax(1)
+    with bn_stats_frozen(model):
+        r_adv = radius*vat_direction(model, x, p, xi)
+        return kl_to(p, model(x + r_adv.detach()))
+
+# %% ../nbs/21_uda.ipynb #fd4ca2b1
+def _domain_batches(learn):
+    "(inputs, logits) of the source and of the target in `learn`'s batch: a DANN batch, or a target-only one (source None)."
+    if isinstance(learn.pred, (tuple, list)): return (learn.xb[0], learn.pred[0]), (learn.xb[1], learn.pred[3])
+    return None, (learn.xb[0], learn.pred)
+
+def _add_to_loss(learn, term):
+    learn.loss_grad = learn.loss_grad + term
+    learn.loss = learn.loss + term.detach()
+
+class TargetEntropy(Callback):
+    "Add `weight` x the conditional entropy of the target predictions to the loss; loss part `entropy`."
+    order = 50   # before LossComponents (60)
+    def __init__(self, weight:float=1e-2): self.weight = weight
+    def after_loss(self):
+        _, (xt, yt) = _domain_batches(self.learn)
+        h = cond_entropy(yt)
+        if self.training: _add_to_loss(self.learn, self.weight*h)
+        add_loss_parts(self.learn, entropy=h.detach())
+
+class VAT(Callback):
+    "Add `source` x the VAT loss of the source inputs and `target` x that of the target inputs (training batches); parts `vat_source`, `vat_target`."
+    order = 50
+    def __init__(self, source:float=1., target:float=1e-2, radius:float=3.): self.source, self.target, self.radius = source, target, radius
+    def after_loss(self):
+        if not self.training: return   # VAT needs gradients; validation has none
+        m, parts = unwrap(self.learn.model), {}
+        src, (xt, yt) = _domain_batches(self.learn)
+        if self.source and src is not None: parts['vat_source'] = (self.source, vat_loss(m, *src, self.radius))
+        if self.target: parts['vat_target'] = (self.target, vat_loss(m, xt, yt, self.radius))
+        for w, v in parts.values(): _add_to_loss(self.learn, w*v)
+        add_loss_parts(self.learn, **{k: v.detach() for k, (w, v) in parts.items()})
+
+# %% ../nbs/21_uda.ipynb #910192ab
+def vada_learner(source:dict, target:dict, cfg:dict, seed:int=0) -> Learner:
+    "DANN's `Learner` on the scenario's splits plus VADA's terms: target entropy and VAT (weights `cfg['lambda_s']`, `cfg['lambda_t']`)."
+    learn = dann_learner(source, target, bs=cfg['bs'], seed=seed)
+    learn.add_cbs([TargetEntropy(cfg['lambda_t']), VAT(cfg['lambda_s'], cfg['lambda_t'], cfg['radius'])])
+    return learn
+
+# %% ../nbs/21_uda.ipynb #2d1ee16e
+def uda_learner(source='mnist', target='mnistm', budget:str='cpu', seed:int=0) -> Learner:
+    "The VADA `Learner` of `source` -> `target` at `budget` (the costliest stage of `run_uda`), the budget's row in `learn.cfg`."
+    cfg = pick_budget(BUDGETS, budget)
+    data = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)
+    learn = vada_learner(data['source'], data['target'], cfg, seed)
+    learn.cfg = cfg
+    return mixed_precision(learn, cfg['bf16'])
+
+# %% ../nbs/21_uda.ipynb #8627753a
+class Teacher(Callback):
+    "DIRT-T's teacher: a frozen copy of the model taken at the start of the fit; its probabilities on each batch become `yb`."
+    order = 1   # after ShiftInputs: the teacher sees the student's (shifted) input
+    def before_fit(self): self.teacher = copy.deepcopy(unwrap(self.learn.model)).eval().requires_grad_(False)
+    def before_batch(self):
+        with torch.no_grad(): self.learn.yb = (self.teacher(self.xb[0]).float().softmax(1),)
+
+def teacher_kl(pred, p_teacher, beta:float=1.) -> torch.Tensor:
+    "$\\beta D_{KL}(h_{\\theta_{n-1}}(x)\\,\\|\\,h_\\theta(x))$: the loss of a DIRT-T round (the teacher's probabilities are the targets)."
+    return beta*kl_to(p_teacher, pred)
+
+def unlabelled(ds:ImageSet) -> ImageSet:
+    "`ds` with its labels removed (all -1)."
+    return ImageSet(ds.images, None, ds.names, ds.classes, ds.source, name=ds.name)
+
+def dirtt_learner(model, target:dict, cfg:dict, seed:int=0) -> Learner:
+    "A DIRT-T round's `Learner` on the unlabelled target splits, starting from (and training) `model`."
+    set_seed(seed)
+    dls = make_dls(unlabelled(target['train']), unlabelled(target['valid']), bs=cfg['bs'], seed=seed)
+    return Learner(dls, model, loss_func=partial(teacher_kl, beta=cfg['beta']),
+                   cbs=[ShiftInputs(), Teacher(), TargetEntropy(cfg['lambda_dirtt']), VAT(0., cfg['lambda_dirtt'], cfg['radius']),
+                        LossComponents()])
+
+# %% ../nbs/21_uda.ipynb #bb17f0cb
+def label_free(model, data:dict) -> dict:
+    "What can be measured without target labels: source validation accuracy and the mean entropy of the target training predictions."
+    p = predict_proba(model, data['target']['train'])
+    return dict(source_valid=accuracy_on(model, data['source']['valid']),
+                target_entropy=round(float(-(p*p.clamp_min(1e-12).log()).sum(1).mean()), 4))
+
+def dirt_t(model, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False, quiet:bool=True):
+    "`cfg['dirtt_rounds']` DIRT-T rounds from `model`, a new teacher at the start of each; returns the model and per-round info."
+    T, info = data['target'], []
+    prev = predict_proba(model, T['train']).argmax(1)
+    for r in range(cfg['dirtt_rounds']):
+        learn = fit_stage(dirtt_learner(model, T, cfg, seed=seed+100+r), f'dirt_t{r}', cfg['epochs_dirtt'], cfg['lr_dirtt'],
+                          cfg, run, resume, quiet)
+        model = unwrap(learn.model)
+        pred = predict_proba(model, T['train']).argmax(1)
+        info.append(dict(round=r, changed=round(float((pred != prev).float().mean()), 4), seconds=round(learn.seconds, 1),
+                         **label_free(model, data)))
+        prev = pred
+        print(f"DIRT-T round {r}: {info[-1]['changed']:.1%} of the target predictions changed; target entropy {info[-1]['target_entropy']:.3f}")
+    return model, info
+
 # %% ../nbs/21_uda.ipynb #98fab4d2
 def run_uda(data=None, budget:str='cpu', out='runs/uda', seed:int=0, resume:bool=False, epochs:int|None=None,
             source='mnist', target='mnistm', show:bool=False, overwrite:bool=False) -> dict:
-    "DANN, then class-balanced self-training, on `source` -> `target` at `budget`; writes `out/metrics.json`, figures and predictions."
+    "Every method of `METHODS` on `source` -> `target` at `budget`, one backbone; writes `out/metrics.json`, figures, models and predictions."
     t0 = time.time()
-    cfg = pick_budget(BUDGETS, budget, epochs_dann=epochs)
+    cfg = pick_budget(BUDGETS, budget, epochs_dann=epochs, epochs_vada=epochs)
     data_ = load_scenario(source, target, cfg['n_train'], cfg['n_test'], seed)  # every split, before anything is written
     run = RunDir(out, 'uda', overwrite)
     S, T = data_['source'], data_['target']
-    dl = train_stage('dann', data_, cfg, run, seed, resume, quiet=not show)
-    dann_model = dl.model
-    acc_dann = accuracy_on(dann_model, T['test'])
-    print(f"dann: target test accuracy {acc_dann:.4f}")
-    model, rounds, last = self_train(copy.deepcopy(dann_model), data_, cfg, run, seed, resume, quiet=not show)
-    acc = accuracy_on(model, T['test'])
-    print(f"improved: target test accuracy {acc:.4f}")
-    save_model(model, run.path/'improved.pth', stage='improved', method=METHOD)
-    predict_csv(model, T['test'], run.path/'predictions.csv')
+    models, res = {}, {}
+    def _done(name, model, seconds, **extra):
+        models[name] = model
+        res[name] = dict(target_test=accuracy_on(model, T['test']), **label_free(model, data_), seconds=round(seconds, 1), **extra)
+        print(f"{name}: target test accuracy {res[name]['target_test']:.4f} ({res[name]['seconds']:.0f} s)")
+    for stage in ('source_only', 'dann'):
+        l = train_stage(stage, data_, cfg, run, seed, resume, quiet=not show)
+        _done(stage, l.model, l.seconds)
+    t1 = time.time()   # DANN + self-training: the rounds start from the DANN weights
+    model, rounds, last = self_train(copy.deepcopy(models['dann']), data_, cfg, run, seed, resume, quiet=not show)
+    _done('dann_self_training', model, time.time() - t1, rounds=rounds)
+    save_model(model, run.path/'dann_self_training.pth', stage='dann_self_training')
+    vl = fit_stage(vada_learner(S, T, cfg, seed), 'vada', cfg['epochs_vada'], cfg['lr'], cfg, run, resume, quiet=not show)
+    _done('vada', unwrap(vl.model), vl.seconds)
+    t1 = time.time()   # DIRT-T: rounds on the target alone from the VADA weights
+    model, dirtt_rounds = dirt_t(copy.deepcopy(models['vada']), data_, cfg, run, seed, resume, quiet=not show)
+    _done('dirt_t', model, time.time() - t1, rounds=dirtt_rounds)
+    l = train_stage('target_only', data_, cfg, run, seed, resume, quiet=not show)
+    _done('target_only', l.model, l.seconds)
+    best = models['dirt_t']
+    save_model(best, run.path/'improved.pth', stage='improved', method=METHOD)
+    predict_csv(best, T['test'], run.path/'predictions.csv')
     name = scenario_name(source, target)
-    if last.loss_components.batches: run.save_figure(last.loss_components.plot(), 'selftrain_loss_components')
-    fig = tsne_figure({'DANN': dann_model, 'DANN + self-training': model}, S['test'], T['test'],
+    if vl.loss_components.batches: run.save_figure(vl.loss_components.plot(), 'vada_loss_components')
+    fig = tsne_figure({'DANN': models['dann'], METHOD: best}, S['test'], T['test'],
                       n=cfg['n_tsne'], seed=seed, title=f'{name}: t-SNE of test features')
     run.save_figure(fig, 'tsne')
     if not show: plt.close('all')
     metrics = dict(problem='uda', method=METHOD, scenario=name, source=str(source), target=str(target),
-                   dann=acc_dann, improved=acc, rounds=rounds, epochs_dann=cfg['epochs_dann'],
-                   epochs_per_round=cfg['epochs_round'], dann_seconds=round(dl.seconds, 1), resumed=resume,
+                   **{k: res[k]['target_test'] for k in METHODS}, improved=res['dirt_t']['target_test'], methods=res,
+                   rounds=rounds, epochs_dann=cfg['epochs_dann'], epochs_vada=cfg['epochs_vada'], resumed=resume,
                    n_source_train=len(S['train']), n_target_train=len(T['train']), n_target_test=len(T['test']),
                    seconds=round(time.time()-t0, 1), **run_info(budget, seed))
     run.save_metrics(metrics)

@@ -12,7 +12,8 @@ from torch import nn
 from fastai.basics import Callback
 from fastai.vision.gan import GANLearner
 from .core import check_budgets
-from .gan import Generator, Critic, gan_learner, gan_problem_learner, run_gan, real_fake, add_loss_parts
+from .gan import Generator, Critic, gan_learner, gan_problem_learner, run_gan, real_fake
+from .core import add_loss_parts
 
 # %% auto #0
 __all__ = ['BUDGETS', 'wgan_gen_loss', 'wgan_crit_loss', 'interpolate', 'gradient_penalty', 'GradientPenalty', 'wgan_critic',

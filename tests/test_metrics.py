@@ -317,6 +317,38 @@ def test_wrong_header_and_header_only_csv_are_named(mnist_test, tmp_path):
     (tmp_path/'u'/'labels.csv').write_text('image_name,label\n')
     with pytest.raises(DataError, match='labels.csv has a header row .* but no data rows'): M.read_grading_folder(tmp_path/'u')
 
+def test_eval_predictions_grades_against_the_label_rows(tmp_path):
+    "Accuracy over the labels' rows (missing = wrong), extra rows ignored but named, names compared by stripped file name."
+    (tmp_path/'val.csv').write_text('image_name,label\n' + ''.join(f'{i:04d}.png,{i % 3}\n' for i in range(10)))
+    rows = [f'target/{i:04d}.png,{i % 3}' for i in range(8)] + ['0000.jpg,0', ' 0099.png ,1']   # 0008, 0009 missing
+    rows[1] = '0001.png,2'   # one wrong
+    (tmp_path/'pred.csv').write_text('image_name,label\n' + '\n'.join(rows) + '\n')
+    r = M.eval_predictions(tmp_path/'pred.csv', tmp_path/'val.csv')
+    assert (r['n'], r['n_correct'], r['accuracy']) == (10, 7, 0.7)
+    assert (r['missing'], r['missing_examples'], r['extra'], r['extra_examples']) == (2, ['0008.png', '0009.png'], 2, ['0000.jpg', '0099.png'])
+    assert r['per_class'] == {'0': 0.75, '1': 0.6667, '2': 0.6667}   # 0009 missing (class 0), 0001 wrong (1), 0008 missing (2)
+    assert (r['predictions'], r['labels']) == (str(tmp_path/'pred.csv'), str(tmp_path/'val.csv'))
+    many = 'image_name,label\n' + ''.join(f'x{i}.png,0\n' for i in range(9))
+    (tmp_path/'many.csv').write_text(many)
+    r = M.eval_predictions(tmp_path/'many.csv', tmp_path/'val.csv')
+    assert (r['accuracy'], r['extra'], len(r['extra_examples']), r['missing'], len(r['missing_examples'])) == (0.0, 9, 5, 10, 5)
+
+@pytest.mark.parametrize('text, needle', [
+    ('image_name,label\n0001.png,1\n./0001.png,1\n', "line 3 (data row 2): image '0001.png' is given again, first on line 2 (data row 1) ('0001.png' and './0001.png'"),
+    ('image_name,label\n0001.png,one\n', "line 2 (data row 1): label one of '0001.png' is not an integer"),
+    ('image_name,label\n0001.png,1.5\n', "line 2 (data row 1): label 1.5 of '0001.png' is not an integer"),
+    ('image_name,label\n0001.png,1\n0002.png,\n', "line 3 (data row 2): the label of '0002.png' is empty"),
+    ('image,label\n0001.png,1\n', "has no column 'image_name'"),
+    ('image_name,label\n', 'has a header row'),
+])
+def test_eval_predictions_refuses_what_it_cannot_grade(tmp_path, text, needle):
+    (tmp_path/'val.csv').write_text('image_name,label\n0001.png,1\n0002.png,2\n')
+    (tmp_path/'bad.csv').write_text(text)
+    for args in ((tmp_path/'bad.csv', tmp_path/'val.csv'), (tmp_path/'val.csv', tmp_path/'bad.csv')):   # either file
+        with pytest.raises(DataError) as e: M.eval_predictions(*args)
+        assert str(e.value).startswith(str(tmp_path/'bad.csv')) and needle in str(e.value), str(e.value)
+    with pytest.raises(DataError, match='nope.csv is missing: give the labels csv'): M.eval_predictions(tmp_path/'val.csv', tmp_path/'nope.csv')
+
 def _homework_A(root, ds, n_train=20, n_val=8):
     (root/'data').mkdir(parents=True)
     names = [f'{i:05d}.png' for i in range(n_train + n_val)]

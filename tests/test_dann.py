@@ -83,3 +83,17 @@ def test_self_training_stops_when_the_target_predictions_settle(monkeypatch, tmp
     assert len(info) == n_rounds
     assert [r['q'] for r in info[:3]] == [0.5, 0.7, 0.9] and all(r['q'] == 0.9 for r in info[3:])
     assert all(r['changed'] == 0 for r in info)
+
+def test_uda_on_homework_folders_end_to_end(tmp_path):
+    "Homework-format source and target folders through `run uda` at the quick budget; the predictions CSV grades as the run did."
+    for name in ('mnist', 'mnistm'): cli('data', 'export', name, '--out', tmp_path/name, '--layout', 'homework')
+    out = tmp_path/'run'
+    cli('run', 'uda', '--source', tmp_path/'mnist', '--target', tmp_path/'mnistm', '--budget', 'quick', '--out', out)
+    m = json.loads((out/'metrics.json').read_text())
+    assert m['scenario'] == 'mnist->mnistm' and m['method'] and 0 <= m['improved'] <= 1
+    for k in ('source_only', 'dann', 'dann_self_training', 'vada', 'dirt_t', 'target_only'): assert 0 <= m[k] <= 1, k
+    r = cli('eval', 'predictions', out/'predictions.csv', '--labels', tmp_path/'mnistm'/'val.csv', '--json')
+    g = json.loads(r.stdout)
+    n_val = len((tmp_path/'mnistm'/'val.csv').read_text().splitlines()) - 1
+    assert g['n'] == n_val and g['extra'] == 0 and g['missing'] == n_val - m['n_target_test']   # the quick budget grades a cut
+    assert abs(g['n_correct']/m['n_target_test'] - m['improved']) < 1e-6, (g, m['improved'])

@@ -91,7 +91,7 @@ def test_uda_on_homework_folders_end_to_end(tmp_path):
     cli('run', 'uda', '--source', tmp_path/'mnist', '--target', tmp_path/'mnistm', '--budget', 'quick', '--out', out)
     m = json.loads((out/'metrics.json').read_text())
     assert m['scenario'] == 'mnist->mnistm' and m['method'] and 0 <= m['improved'] <= 1
-    for k in ('source_only', 'dann', 'dann_self_training', 'vada', 'dirt_t', 'target_only'): assert 0 <= m[k] <= 1, k
+    for k in ('source_only', 'dann', 'dann_self_training', 'vada', 'dirt_t', 'vada_self_training', 'target_only'): assert 0 <= m[k] <= 1, k
     r = cli('eval', 'predictions', out/'predictions.csv', '--labels', tmp_path/'mnistm'/'val.csv', '--json')
     g = json.loads(r.stdout)
     n_val = len((tmp_path/'mnistm'/'val.csv').read_text().splitlines()) - 1

@@ -23,10 +23,11 @@ METRICS = {
     'acgan': ['accuracy', 'fid', 'is'],
     'ddpm': ['accuracy', 'accuracy_ddpm', 'sample_seconds_1000', 'sample_seconds_1000_ddpm'],
     'dann': ['source_only', 'dann', 'target_only'],
-    'uda': ['dann', 'dann_self_training', 'vada', 'dirt_t', 'improved'],
+    'uda': ['dann', 'dann_self_training', 'vada', 'dirt_t', 'vada_self_training', 'improved'],
 }
 KNOWN = ['test_accuracy', 'accuracy', 'fid', 'is', 'test_mse', 'kld', 'source_only', 'dann', 'target_only',
-         'dann_self_training', 'vada', 'dirt_t', 'improved', 'sample_seconds_1000', 'seconds_per_epoch', 'images_per_second']
+         'dann_self_training', 'vada', 'dirt_t', 'vada_self_training', 'improved', 'sample_seconds_1000', 'seconds_per_epoch',
+         'images_per_second']
 ROW_KEYS = ['problem', 'scenario', 'metric', 'value', 'target', 'paper', 'command', 'budget', 'date', 'machine', 'note']
 
 # %% ../nbs/95_results.ipynb #b033758e
@@ -95,6 +96,7 @@ def _note(problem:str, metric:str, m:dict) -> str:
     if problem in ('dann', 'uda'):
         what = dict(source_only='trained on source (lower bound)', target_only='trained on target (upper bound)',
                     dann='DANN', dann_self_training='DANN + class-balanced self-training', vada='VADA', dirt_t='VADA + DIRT-T',
+                    vada_self_training='VADA + class-balanced self-training',
                     improved=m.get('method', 'improved'))[metric]
         return f"{what}: target test accuracy, {g('n_target_test')} images"
     return ''

@@ -200,9 +200,9 @@ def uda_learner(source='mnist', target='mnistm', budget:str='cpu', seed:int=0) -
 class Teacher(Callback):
     "DIRT-T's teacher: a frozen copy of the model taken at the start of the fit; its probabilities on each batch become `yb`."
     order = 1   # after ShiftInputs: the teacher sees the student's (shifted) input
-    def before_fit(self): self.teacher = copy.deepcopy(unwrap(self.learn.model)).eval().requires_grad_(False)
+    def before_fit(self): self.net = copy.deepcopy(unwrap(self.learn.model)).eval().requires_grad_(False)
     def before_batch(self):
-        with torch.no_grad(): self.learn.yb = (self.teacher(self.xb[0]).float().softmax(1),)
+        with torch.no_grad(): self.learn.yb = (self.net(self.xb[0]).float().softmax(1),)
 
 def teacher_kl(pred, p_teacher, beta:float=1.) -> torch.Tensor:
     "$\\beta D_{KL}(h_{\\theta_{n-1}}(x)\\,\\|\\,h_\\theta(x))$: the loss of a DIRT-T round (the teacher's probabilities are the targets)."

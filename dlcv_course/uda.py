@@ -221,11 +221,11 @@ def dirtt_learner(model, target:dict, cfg:dict, seed:int=0) -> Learner:
                         LossComponents()])
 
 # %% ../nbs/21_uda.ipynb #bb17f0cb
-def label_free(model, data:dict) -> dict:
-    "What can be measured without target labels: source validation accuracy and the mean entropy of the target training predictions."
-    p = predict_proba(model, data['target']['train'])
+def label_free(model, data:dict, probs=None) -> dict:
+    "What can be measured without target labels: source validation accuracy and the mean entropy of the target training predictions (`probs`, if already computed)."
+    p = predict_proba(model, data['target']['train']) if probs is None else probs
     return dict(source_valid=accuracy_on(model, data['source']['valid']),
-                target_entropy=round(float(-(p*p.clamp_min(1e-12).log()).sum(1).mean()), 4))
+                target_entropy=round(float(cond_entropy(p.clamp_min(1e-12).log())), 4))
 
 def dirt_t(model, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False, quiet:bool=True):
     "`cfg['dirtt_rounds']` DIRT-T rounds from `model`, a new teacher at the start of each; returns the model and per-round info."
@@ -235,9 +235,9 @@ def dirt_t(model, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=False
         learn = fit_stage(dirtt_learner(model, T, cfg, seed=seed+100+r), f'dirt_t{r}', cfg['epochs_dirtt'], cfg['lr_dirtt'],
                           cfg, run, resume, quiet)
         model = unwrap(learn.model)
-        pred = predict_proba(model, T['train']).argmax(1)
+        probs = predict_proba(model, T['train']); pred = probs.argmax(1)
         info.append(dict(round=r, changed=round(float((pred != prev).float().mean()), 4), seconds=round(learn.seconds, 1),
-                         **label_free(model, data)))
+                         **label_free(model, data, probs)))
         prev = pred
         print(f"DIRT-T round {r}: {info[-1]['changed']:.1%} of the target predictions changed; target entropy {info[-1]['target_entropy']:.3f}")
     return model, info

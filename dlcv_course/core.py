@@ -23,10 +23,10 @@ from .distributed import distributed_run, is_main_process, unwrap, world_size
 # %% auto #0
 __all__ = ['BUDGET_NAMES', 'check_budgets', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load', 'save_model',
            'load_model', 'RunDir', 'run_info', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
-           'random_shift', 'RandomShift', 'LossComponents', 'add_loss_parts', 'bf16_supported', 'use_bf16',
-           'BF16Autocast', 'autocast_callback', 'mixed_precision', 'Checkpoint', 'save_checkpoint', 'load_checkpoint',
-           'fit_resumable', 'budget_out', 'run_or_load', 'small_png', 'show_figures', 'image_grid', 'SampleGrid',
-           'predict_batches', 'tsne_2d']
+           'random_shift', 'RandomShift', 'LossComponents', 'add_loss_parts', 'cpu_isa_allows_bf16', 'bf16_supported',
+           'use_bf16', 'BF16Autocast', 'autocast_callback', 'mixed_precision', 'Checkpoint', 'save_checkpoint',
+           'load_checkpoint', 'fit_resumable', 'budget_out', 'run_or_load', 'small_png', 'show_figures', 'image_grid',
+           'SampleGrid', 'predict_batches', 'tsne_2d']
 
 # %% ../nbs/01_core.ipynb #81f1c255
 BUDGET_NAMES = ('quick', 'cpu', 'full')
@@ -256,11 +256,20 @@ def add_loss_parts(learn, **parts):
     learn.loss_parts = dict(getattr(learn, 'loss_parts', None) or {}, **parts)
 
 # %% ../nbs/01_core.ipynb #f0980662
+_BF16_ISAS = ('AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX512_CORE_AMX', 'AVX512_CORE_AMX_FP16', 'AVX10_1_512',
+              'AVX10_1_512_AMX', 'AVX10_1_512_AMX_FP16', 'ALL')
+
+def cpu_isa_allows_bf16() -> bool:
+    "Whether the instruction-set caps `ONEDNN_MAX_CPU_ISA` and `ATEN_CPU_CAPABILITY` (when set) leave PyTorch its AVX512-BF16 kernels."
+    isa, aten = os.environ.get('ONEDNN_MAX_CPU_ISA', 'ALL').upper(), os.environ.get('ATEN_CPU_CAPABILITY', 'avx512').lower()
+    return isa in _BF16_ISAS and aten == 'avx512'
+
 def bf16_supported(device=None) -> bool:
-    "Whether `device` (default: fastai's) computes in bfloat16 natively: a CUDA GPU that does, or a CPU with AVX512-BF16."
+    "Whether `device` (default: fastai's) computes in bfloat16 natively: a CUDA GPU that does, or a CPU with AVX512-BF16 that PyTorch may use."
     device = torch.device(device or default_device())
     if device.type == 'cuda': return torch.cuda.is_bf16_supported()
-    return device.type == 'cpu' and bool(getattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)())
+    return (device.type == 'cpu' and bool(getattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)())
+            and cpu_isa_allows_bf16())
 
 def use_bf16(setting, device=None) -> bool:
     "Resolve a budget's `bf16` entry: `True`, `False`, or `'auto'` (when `bf16_supported`)."

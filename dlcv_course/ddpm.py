@@ -20,9 +20,9 @@ from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, 
 # %% auto #0
 __all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'min_snr_weight',
            'EpsLoss', 'EMAWeights', 'sampling_model', 'guided_eps', 'x_T', 'x0_from_eps', 'p_sample', 'p_sample_loop',
-           'ddim_steps', 'ddim_sample', 'sample_digits', 'half_log_snr', 'dpmpp_sample', 'is_grayscale', 'ddpm_learner',
-           'save_ddpm', 'load_ddpm', 'grade_ddpm', 'run_ddpm', 'regrade_ddpm', 'sample_ddpm', 'steps_sweep',
-           'fastest_setting', 'plot_steps_sweep']
+           'ddim_steps', 'ddim_sample', 'sample_digits', 'half_log_snr', 'dpmpp_sample', 'precision_settings',
+           'is_grayscale', 'ddpm_learner', 'save_ddpm', 'load_ddpm', 'grade_ddpm', 'run_ddpm', 'regrade_ddpm',
+           'sample_ddpm', 'steps_sweep', 'fastest_setting', 'plot_steps_sweep']
 
 # %% ../nbs/14_ddpm.ipynb #229846b7
 class NoiseSchedule:
@@ -283,11 +283,16 @@ from .metrics import course_classifier, classifier_accuracy, write_digits
 # %% ../nbs/14_ddpm.ipynb #9d8bf02b
 BUDGETS = check_budgets(dict(
     quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, n_eval=50, n_eval_ddpm=10,
-               w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., bf16=False, clf_budget='quick'),
+               w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., bf16=False, fp32=None, clf_budget='quick'),
     cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=5, n_eval=1000, n_eval_ddpm=50,
-             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., bf16='auto', clf_budget='cpu'),
+             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., bf16='auto', fp32=dict(channels=(24, 48, 96), epochs=30, w=4.), clf_budget='cpu'),
     full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, n_eval=1000, n_eval_ddpm=1000,
-              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., bf16='auto', clf_budget='full')))
+              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., bf16='auto', fp32=None, clf_budget='full')))
+
+def precision_settings(cfg:dict, bf16:bool, over:dict={}) -> dict:
+    "The budget row `cfg` as it runs here: without bfloat16, its `fp32` entries (a leaner setting) replace those not set in `over`."
+    if bf16 or not cfg['fp32']: return cfg
+    return dict(cfg, **{k: v for k, v in cfg['fp32'].items() if over.get(k) is None})
 
 def is_grayscale(ds) -> bool:
     "Whether the image set `ds` (uint8 N x 3 x H x W) has three equal channels."
@@ -300,10 +305,11 @@ def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:Ru
     train = get_dataset(data, 'train', size=size).cut(cfg['n_train'], seed)
     valid = get_dataset(data, 'valid', size=size).cut(min(500, cfg['n_eval']), seed)
     dls = make_dls(train, valid, bs=cfg['bs'], seed=seed)
+    bf16 = use_bf16(cfg['bf16'], dls.device)
+    cfg = precision_settings(cfg, bf16, over)   # float32 only: the leaner UNet
     sched = NoiseSchedule(cfg['T'])
     in_ch = 1 if is_grayscale(train) else train.shape[0]
     model = UNet(n_classes=train.n_classes, channels=cfg['channels'], in_ch=in_ch)
-    bf16 = use_bf16(cfg['bf16'], dls.device)
     grid_labels = torch.arange(8*train.n_classes) % train.n_classes
     def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], cfg['sampler'], cfg['w'], seed, cfg['steps'], bf16=bf16)
     cbs = [DDPMNoise(sched, train.n_classes, channels=in_ch), LossComponents(), EMAWeights(cfg['ema']), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]
@@ -411,6 +417,7 @@ def regrade_ddpm(out, show:bool=False, **over) -> dict:
     model, sched, info = load_ddpm(run.path)
     cfg = pick_budget(BUDGETS, old['budget'], **over)
     cfg['bf16'] = bool(info.get('bf16')) and bf16_supported(next(model.parameters()).device)
+    cfg = precision_settings(cfg, bool(info.get('bf16')), over)   # a float32 model keeps its budget's float32 settings
     g, x = grade_ddpm(model, sched, cfg, old['data'], old['seed'], ddpm=False)
     torch_save(dict(torch_load(run.path/'ddpm.pth'), sampler=cfg['sampler'], steps=cfg['steps'], guidance=cfg['w']), run.path/'ddpm.pth')
     m = dict(old, **g, regraded=run_info(cfg['budget'], old['seed']))

@@ -40,11 +40,11 @@ BUDGETS = check_budgets(dict(
                epochs_vada=3,  lambda_s=1., lambda_t=1e-2, radius=3., dirtt_rounds=2, epochs_dirtt=1, lr_dirtt=5e-4,
                lambda_dirtt=1., beta=1.),
     cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_bound=8,  epochs_dann=40, bs=64,  lr=2e-3, bf16=False,
-               rounds=(0.5, 0.7, 0.9), epochs_round=4, lr_round=1e-3, max_rounds=3,  tol=0.01,
+               rounds=(0.5, 0.7, 0.9, 1.), epochs_round=3, lr_round=1e-3, max_rounds=6,  tol=0.005,
                epochs_vada=20, lambda_s=1., lambda_t=1e-2, radius=3., dirtt_rounds=4, epochs_dirtt=2, lr_dirtt=5e-4,
                lambda_dirtt=1., beta=1.),
     full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_bound=20, epochs_dann=60, bs=128, lr=2e-3, bf16='auto',
-               rounds=(0.5, 0.7, 0.9), epochs_round=8, lr_round=1e-3, max_rounds=10, tol=0.01,
+               rounds=(0.5, 0.7, 0.9, 1.), epochs_round=8, lr_round=1e-3, max_rounds=10, tol=0.005,
                epochs_vada=80, lambda_s=1., lambda_t=1e-2, radius=3., dirtt_rounds=8, epochs_dirtt=4, lr_dirtt=5e-4,
                lambda_dirtt=1., beta=1.)))
 

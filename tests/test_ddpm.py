@@ -186,3 +186,18 @@ def test_bf16_learner_and_sampler():
     b = sample_digits(m, NoiseSchedule(50), torch.arange(6), 'ddim', w=2., steps=5, bf16=True)
     assert b.dtype == torch.float32 and not torch.equal(a, b)          # it really ran in bfloat16
     assert (a - b).abs().mean() < 0.05
+
+def test_cpu_budget_without_bf16_trains_and_stores_the_fp32_setting(monkeypatch, tmp_path):
+    "On a CPU that PyTorch may not use AVX512-BF16 on, the cpu budget's `fp32` entries decide the UNet, the epochs and the guidance."
+    from dlcv_course.core import bf16_supported
+    from dlcv_course.ddpm import ddpm_learner, save_ddpm, load_ddpm, BUDGETS
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX2'); monkeypatch.setenv('ATEN_CPU_CAPABILITY', 'avx2')
+    assert not bf16_supported('cpu')
+    learn = ddpm_learner('mnist', 'cpu')
+    fp32 = BUDGETS['cpu']['fp32']
+    assert learn.cfg['bf16'] is False and learn.model.config['channels'] == tuple(fp32['channels'])
+    assert (learn.cfg['epochs'], learn.cfg['w']) == (fp32['epochs'], fp32['w']) != (BUDGETS['cpu']['epochs'], BUDGETS['cpu']['w'])
+    save_ddpm(learn, tmp_path/'ddpm.pth')
+    _, _, info = load_ddpm(tmp_path/'ddpm.pth')
+    assert (info['guidance'], info['bf16']) == (fp32['w'], False)   # what `sample ddpm` and the explorers use
+    assert ddpm_learner('mnist', 'cpu', epochs=3).cfg['epochs'] == 3   # an explicit setting wins

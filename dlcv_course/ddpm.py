@@ -289,10 +289,10 @@ BUDGETS = check_budgets(dict(
     full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, n_eval=1000, n_eval_ddpm=1000,
               w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., bf16='auto', fp32=None, clf_budget='full')))
 
-def precision_settings(cfg:dict, bf16:bool, over:dict={}) -> dict:
+def precision_settings(cfg:dict, bf16:bool, over:dict|None=None) -> dict:
     "The budget row `cfg` as it runs here: without bfloat16, its `fp32` entries (a leaner setting) replace those not set in `over`."
     if bf16 or not cfg['fp32']: return cfg
-    return dict(cfg, **{k: v for k, v in cfg['fp32'].items() if over.get(k) is None})
+    return dict(cfg, **{k: v for k, v in cfg['fp32'].items() if (over or {}).get(k) is None})
 
 def is_grayscale(ds) -> bool:
     "Whether the image set `ds` (uint8 N x 3 x H x W) has three equal channels."

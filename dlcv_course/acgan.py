@@ -8,6 +8,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/acgan.html.md"""
 from __future__ import annotations
 import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 from pathlib import Path
+from functools import partial
 import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
@@ -25,9 +26,9 @@ __all__ = ['BUDGETS', 'ACDiscriminator', 'acgan_gen_loss', 'acgan_crit_loss', 'b
 
 # %% ../nbs/13_acgan.ipynb #6dbe26fa
 class ACDiscriminator(Critic):
-    "DCGAN discriminator with an auxiliary class head: images -> (real/fake logits (n,), class logits (n, n_classes)); `sn`: spectral norm, no BatchNorm."
-    def __init__(self, n_classes:int=10, size:int=28, ndf:int=64, nc:int=3, norm:str|None='batch', sn:bool=False):
-        super().__init__(size, ndf, nc, None if sn else norm)
+    "DCGAN discriminator with an auxiliary class head: images -> (real/fake logits (n,), class logits (n, n_classes)); `sn`: spectral norm, no BatchNorm; `depth`: the `Critic`'s extra blocks."
+    def __init__(self, n_classes:int=10, size:int=28, ndf:int=64, nc:int=3, norm:str|None='batch', sn:bool=False, depth:int=0):
+        super().__init__(size, ndf, nc, None if sn else norm, depth)
         self.config = dict(self.config, n_classes=n_classes, sn=sn)
         self.aux = nn.Conv2d(self.n_features, n_classes, self.start)
         nn.init.normal_(self.aux.weight, 0., 0.02); nn.init.zeros_(self.aux.bias)
@@ -46,17 +47,18 @@ def acgan_gen_loss(fake_pred, output, target, label):
     s, c = fake_pred
     return _bce(s, True) + F.cross_entropy(c, label)
 
-def acgan_crit_loss(real_pred, fake_pred, label):
-    "ACGAN discriminator loss: real/fake BCE on both, plus the class CE on real and on fake images."
+def acgan_crit_loss(real_pred, fake_pred, label, lambda_fake:float=1.):
+    "ACGAN discriminator loss: real/fake BCE on both, plus the class CE on real images and, weighted by `lambda_fake`, on fake ones."
     (sr, cr), (sf, cf) = real_pred, fake_pred
-    return _bce(sr, True) + _bce(sf, False) + F.cross_entropy(cr, label) + F.cross_entropy(cf, label)
+    return _bce(sr, True) + _bce(sf, False) + F.cross_entropy(cr, label) + lambda_fake*F.cross_entropy(cf, label)
 
 # %% ../nbs/13_acgan.ipynb #86534450
 def build_acgan(dls, cfg:dict, n_classes:int=10) -> GANLearner:
-    "ACGAN on `dls` for the budget row `cfg`: `CondGenerator`, `ACDiscriminator` (spectral norm if `sn`), the ACGAN losses, Adam((0.5, 0.999)) at `lr` (G) and `lr_d` (D)."
-    size = cfg['size']
-    return gan_learner(dls, CondGenerator(n_classes, size, cfg['nz'], cfg['ngf']), ACDiscriminator(n_classes, size, cfg['ndf'], sn=cfg['sn']),
-                       acgan_gen_loss, acgan_crit_loss, n_crit=1, lr=cfg['lr'], lr_crit=cfg['lr_d'], betas=(0.5, 0.999))
+    "ACGAN on `dls` for the budget row `cfg`: `CondGenerator`, `ACDiscriminator` (`sn`, `depth`), the ACGAN losses (`lambda_fake`), Adam((0.5, 0.999)) at `lr` (G) and `lr_d` (D)."
+    size, D = cfg['size'], ACDiscriminator(n_classes, cfg['size'], cfg['ndf'], sn=cfg['sn'], depth=cfg.get('depth', 0))
+    crit_loss = partial(acgan_crit_loss, lambda_fake=cfg.get('lambda_fake', 1.))   # without the entries: the paper's ACGAN
+    return gan_learner(dls, CondGenerator(n_classes, size, cfg['nz'], cfg['ngf']), D,
+                       acgan_gen_loss, crit_loss, n_crit=1, lr=cfg['lr'], lr_crit=cfg['lr_d'], betas=(0.5, 0.999))
 
 # %% ../nbs/13_acgan.ipynb #8a6b2270
 def class_grid(generator, per_class:int=10, seed:int=0) -> torch.Tensor:
@@ -89,18 +91,18 @@ def sample_acgan(checkpoint, n:int=1000, out='samples', seed:int=0, **kw) -> dic
 
 # %% ../nbs/13_acgan.ipynb #1229f738
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, sn=False, lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
-    cpu=dict(n_train=None, n_valid=256, epochs=90, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, sn=False, lr=1e-3, lr_d=1e-3, ema=0.999, n_fid=1000, grid_every=8, fid_every=5, n_fid_track=500),
-    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, sn=False, lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
+    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, sn=False, depth=1, lambda_fake=0., lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
+    cpu=dict(n_train=None, n_valid=256, epochs=40, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, sn=False, depth=1, lambda_fake=0., lr=1e-3, lr_d=1e-3, ema=0.999, n_fid=1000, grid_every=8, fid_every=5, n_fid_track=500),
+    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, sn=False, depth=1, lambda_fake=0., lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
 
 def run_acgan(data='mnist', budget:str='cpu', out='runs/acgan', seed:int=0, resume:bool=False, epochs:int|None=None,
-              attr:str|None=None, show:bool=False, overwrite:bool=False) -> dict:
-    "Train an ACGAN on `data` (digits, or a face folder with `attr`, default Smiling) at `budget`; write metrics.json (accuracy, fid, is), figures, generator and graded samples."
+              attr:str|None=None, show:bool=False, overwrite:bool=False, **overrides) -> dict:
+    "Train an ACGAN on `data` (digits, or a face folder with `attr`, default Smiling) at `budget` (`overrides`: settings of its row, e.g. `depth=0`); write metrics.json (accuracy, fid, is), figures, generator and graded samples."
     from dlcv_course.metrics import write_digits
     from dlcv_course.distributed import is_main_process
     import matplotlib.pyplot as plt
     m, learn = run_gan('acgan', build_acgan, BUDGETS, data, budget, out, seed, resume, epochs,
-                       conditional=True, attr=attr, show=show, overwrite=overwrite)
+                       conditional=True, attr=attr, show=show, overwrite=overwrite, **overrides)
     out, g = Path(out).expanduser(), sample_generator(learn)   # the averaged generator: what generator.pth holds
     if is_digits(data):
         lab = per_class_labels(100*g.n_classes, g.n_classes)

@@ -69,14 +69,16 @@ def _norm(kind, c:int):
     raise ValueError(f"norm={kind!r}: use 'batch', 'layer', 'instance' or None")
 
 class Critic(nn.Module):
-    "DCGAN discriminator / WGAN critic: images (n, nc, size, size) -> one logit or score per image."
-    def __init__(self, size:int=28, ndf:int=64, nc:int=3, norm:str|None='batch'):
+    "DCGAN discriminator / WGAN critic: images (n, nc, size, size) -> one logit or score per image; `depth` 3x3 stride-1 blocks after every downsampling."
+    def __init__(self, size:int=28, ndf:int=64, nc:int=3, norm:str|None='batch', depth:int=0):
         super().__init__()
-        self.config = dict(size=size, ndf=ndf, nc=nc, norm=norm)
+        self.config = dict(size=size, ndf=ndf, nc=nc, norm=norm, depth=depth)
         s, k = start_size(size); c = ndf
-        layers = [nn.Conv2d(nc, c, 4, 2, 1), nn.LeakyReLU(0.2)]
+        blocks = lambda c: [m for _ in range(depth)   # the same resolution, more capacity (0: DCGAN's discriminator)
+                            for m in (nn.Conv2d(c, c, 3, 1, 1, bias=norm is None), _norm(norm, c), nn.LeakyReLU(0.2))]
+        layers = [nn.Conv2d(nc, c, 4, 2, 1), nn.LeakyReLU(0.2)] + blocks(c)
         for _ in range(k-1):
-            layers += [nn.Conv2d(c, 2*c, 4, 2, 1, bias=norm is None), _norm(norm, 2*c), nn.LeakyReLU(0.2)]; c *= 2
+            layers += [nn.Conv2d(c, 2*c, 4, 2, 1, bias=norm is None), _norm(norm, 2*c), nn.LeakyReLU(0.2)] + blocks(2*c); c *= 2
         self.body, self.n_features, self.start = nn.Sequential(*layers), c, s
         self.head = nn.Conv2d(c, 1, s)
         self.apply(dcgan_init)
@@ -336,12 +338,12 @@ def _subplots(*a, **k):
 # %% ../nbs/04_gan.ipynb #38f8ce83
 def run_gan(problem:str, build, table:dict, data='mnist', budget:str='cpu', out='runs/gan', seed:int=0,
             resume:bool=False, epochs:int|None=None, conditional:bool=False, attr:str|None=None, show:bool=False,
-            overwrite:bool=False) -> tuple:
-    "Train the GAN of `build(dls, cfg, n_classes)` at `budget` of `table`; write metrics, figures, generator. Returns (metrics, learn)."
+            overwrite:bool=False, **overrides) -> tuple:
+    "Train the GAN of `build(dls, cfg, n_classes)` at `budget` of `table` (`overrides`: settings of the row); write metrics, figures, generator. Returns (metrics, learn)."
     from dlcv_course import metrics as M
     import matplotlib.pyplot as plt
     t0, c0 = time.time(), time.process_time()
-    learn = gan_problem_learner(build, table, data, budget, seed, conditional, attr, epochs=epochs)
+    learn = gan_problem_learner(build, table, data, budget, seed, conditional, attr, epochs=epochs, **overrides)
     cfg, G, digits = learn.cfg, learn.model.generator, is_digits(data)
     ema = GeneratorEMA(cfg['ema']) if cfg.get('ema') else None   # sample from the averaged generator (`ema` 0: the raw one)
     gen = lambda l: sample_generator(l)
@@ -387,7 +389,8 @@ def run_gan(problem:str, build, table:dict, data='mnist', budget:str='cpu', out=
     x, lab = final_samples(Gs, n_fid, seed=seed)
     x_raw = final_samples(G, n_fid, seed=seed)[0] if ema else None   # the same noise through the raw generator
     metrics = dict(problem=problem, data=str(data), size=size, n_train=len(train), epochs=cfg['epochs'], bs=cfg['bs'],
-                   steps=learn.train_iter, resumed_from_epoch=start if resume else None, ema=cfg.get('ema') or None)
+                   steps=learn.train_iter, resumed_from_epoch=start if resume else None, ema=cfg.get('ema') or None,
+                   **({'overrides': overrides} if overrides else {}))   # an ablation says what it changed
     if can_fid:
         r = M.fid(x, reals, extractor=ext)
         metrics.update(fid=r['fid'], fid_floor=r['fid_floor'], fid_untrained=res0['fid'], fid_extractor=r['extractor'],

@@ -26,6 +26,17 @@ def test_cli_quick_acgan_run_writes_keys_and_samples(tmp_path):
     names = sorted(p.name for p in (tmp_path/'s').iterdir())
     assert len(names) == 50 and names[:2] == ['0_000.png', '0_001.png'] and names[-1] == '9_004.png'
 
+def test_acgan_budget_overrides_reach_the_networks_and_a_wrong_name_is_refused(tmp_path):
+    "`run_acgan(..., depth=0, lambda_fake=1.)` (the ablation of 13_acgan) builds the paper's ACGAN; a misspelt setting is named before anything is written."
+    from dlcv_course.gan import gan_problem_learner
+    from dlcv_course.acgan import build_acgan, BUDGETS
+    convs = lambda l: sum(isinstance(m, torch.nn.Conv2d) for m in l.model.critic.modules())
+    cpu, paper = (gan_problem_learner(build_acgan, BUDGETS, 'mnist', 'quick', **kw) for kw in ({}, dict(depth=0, lambda_fake=1.)))
+    assert (convs(cpu), convs(paper)) == (6, 4)
+    assert (cpu.loss_func.crit_loss_func.keywords, paper.loss_func.crit_loss_func.keywords) == ({'lambda_fake': 0.}, {'lambda_fake': 1.})
+    with pytest.raises(ValueError, match="no budget setting 'lambda_fakes'"): run_acgan('mnist', 'quick', tmp_path/'r', lambda_fakes=0.)
+    assert not (tmp_path/'r').exists()
+
 def test_cli_quick_wgan_gp_run_writes_keys(tmp_path):
     out = tmp_path/'wgan'
     cli('run', 'wgan-gp', '--data', 'mnist', '--budget', 'quick', '--out', out)

@@ -55,8 +55,8 @@ def acgan_crit_loss(real_pred, fake_pred, label, lambda_fake:float=1.):
 # %% ../nbs/13_acgan.ipynb #86534450
 def build_acgan(dls, cfg:dict, n_classes:int=10) -> GANLearner:
     "ACGAN on `dls` for the budget row `cfg`: `CondGenerator`, `ACDiscriminator` (`sn`, `depth`), the ACGAN losses (`lambda_fake`), Adam((0.5, 0.999)) at `lr` (G) and `lr_d` (D)."
-    size, D = cfg['size'], ACDiscriminator(n_classes, cfg['size'], cfg['ndf'], sn=cfg['sn'], depth=cfg.get('depth', 0))
-    crit_loss = partial(acgan_crit_loss, lambda_fake=cfg.get('lambda_fake', 1.))   # without the entries: the paper's ACGAN
+    size, D = cfg['size'], ACDiscriminator(n_classes, cfg['size'], cfg['ndf'], sn=cfg['sn'], depth=cfg['depth'])
+    crit_loss = partial(acgan_crit_loss, lambda_fake=cfg['lambda_fake'])   # depth 0 and lambda_fake 1: the paper's ACGAN
     return gan_learner(dls, CondGenerator(n_classes, size, cfg['nz'], cfg['ngf']), D,
                        acgan_gen_loss, crit_loss, n_crit=1, lr=cfg['lr'], lr_crit=cfg['lr_d'], betas=(0.5, 0.999))
 

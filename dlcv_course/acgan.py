@@ -91,9 +91,9 @@ def sample_acgan(checkpoint, n:int=1000, out='samples', seed:int=0, **kw) -> dic
 
 # %% ../nbs/13_acgan.ipynb #1229f738
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, sn=False, depth=1, lambda_fake=0., lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
-    cpu=dict(n_train=None, n_valid=256, epochs=40, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, sn=False, depth=1, lambda_fake=0., lr=1e-3, lr_d=1e-3, ema=0.999, n_fid=1000, grid_every=8, fid_every=5, n_fid_track=500),
-    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, sn=False, depth=1, lambda_fake=0., lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
+    quick=dict(n_train=512, n_valid=64, epochs=1, bs=64, ngf=16, ndf=16, nz=64, size=28, face_size=64, sn=False, depth=1, lambda_fake=0., lr_decay=0.5, lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=400, grid_every=1, fid_every=0, n_fid_track=0),
+    cpu=dict(n_train=None, n_valid=256, epochs=40, bs=64, ngf=64, ndf=64, nz=64, size=28, face_size=64, sn=False, depth=1, lambda_fake=0., lr_decay=0.5, lr=1e-3, lr_d=1e-3, ema=0.999, n_fid=1000, grid_every=8, fid_every=5, n_fid_track=500),
+    full=dict(n_train=None, n_valid=1000, epochs=25, bs=128, ngf=64, ndf=64, nz=100, size=32, face_size=64, sn=False, depth=1, lambda_fake=0., lr_decay=0.5, lr=2e-4, lr_d=2e-4, ema=0.999, n_fid=1000, grid_every=5, fid_every=5, n_fid_track=1000)))
 
 def run_acgan(data='mnist', budget:str='cpu', out='runs/acgan', seed:int=0, resume:bool=False, epochs:int|None=None,
               attr:str|None=None, show:bool=False, overwrite:bool=False, **overrides) -> dict:

@@ -16,6 +16,7 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.basics import Callback, Adam, default_device, set_seed, L
 from fastai.vision.gan import GANLearner, GANLoss, FixedGANSwitcher
+from fastai.callback.schedule import ParamScheduler, SchedLin, SchedNo, combine_scheds
 from .data import get_dataset, is_digits
 from .core import (NoiseImages, make_dls, pick_budget, fit_resumable, RunDir, LossComponents, add_loss_parts, SampleGrid,
                               image_grid, torch_save, torch_load, run_info, show_figures)
@@ -24,9 +25,9 @@ warnings.filterwarnings('ignore', message='You are shadowing an attribute')
 
 # %% auto #0
 __all__ = ['GENERATORS', 'start_size', 'dcgan_init', 'Generator', 'Critic', 'real_fake', 'CondGenerator', 'CondGANLoss',
-           'GANBatch', 'GANSchedule', 'gan_learner', 'StepLog', 'GeneratorEMA', 'sample_generator', 'noise', 'generate',
-           'save_generator', 'load_generator', 'sample_gan', 'gan_problem_learner', 'plot_gan_losses',
-           'plot_raw_vs_ema', 'run_gan', 'show_run']
+           'GANBatch', 'GANSchedule', 'gan_learner', 'StepLog', 'GeneratorEMA', 'sample_generator', 'linear_decay',
+           'noise', 'generate', 'save_generator', 'load_generator', 'sample_gan', 'gan_problem_learner',
+           'plot_gan_losses', 'plot_raw_vs_ema', 'run_gan', 'show_run']
 
 # %% ../nbs/04_gan.ipynb #3f3de367
 def start_size(size:int) -> tuple:
@@ -230,6 +231,14 @@ def sample_generator(learn) -> nn.Module:
     cb = next((c for c in learn.cbs if isinstance(c, GeneratorEMA)), None)
     return cb.ema if cb is not None and cb.ema is not None else learn.model.generator
 
+# %% ../nbs/04_gan.ipynb #02368874
+def linear_decay(lr, frac:float=0.5) -> ParamScheduler:
+    "fastai's `ParamScheduler` holding `lr` (one rate, or one per parameter group) for the first `1-frac` of training, then falling linearly to 0."
+    if not 0 < frac <= 1: raise ValueError(f'lr_decay={frac}: the fraction of training over which the rates fall must be in (0, 1]')
+    lr = np.array(L(lr), dtype=float) if len(L(lr)) > 1 else float(L(lr)[0])
+    sched = SchedLin(lr, 0.) if frac == 1 else combine_scheds([1-frac, frac], [SchedNo(lr, lr), SchedLin(lr, 0.)])
+    return ParamScheduler({'lr': sched})
+
 # %% ../nbs/04_gan.ipynb #55d3a84b
 def noise(n:int, nz:int, seed:int|None=None, device=None) -> torch.Tensor:
     "`n` noise vectors (n, nz, 1, 1) from N(0, I), from a generator seeded with `seed` if given."
@@ -361,6 +370,7 @@ def run_gan(problem:str, build, table:dict, data='mnist', budget:str='cpu', out=
         sample_fn = lambda l: gen(l)(noise(64, nz, 1234, l.dls.device)); nrow = 8
     grids = SampleGrid(sample_fn, every=cfg['grid_every'], run=run, nrow=nrow)
     lc = LossComponents(); cbs = [grids, lc] + ([ema] if ema else [])
+    if cfg.get('lr_decay'): cbs.append(linear_decay(learn.lr, cfg['lr_decay']))   # both rates to 0 over the last `lr_decay` of training
     # FID: Inception where its weights are here; digit domains fall back on the course classifier
     can_fid = digits or M.inception_weights() is not None
     ext = M.feature_extractor(data if digits else 'mnist', cls_budget) if can_fid else None
@@ -390,6 +400,7 @@ def run_gan(problem:str, build, table:dict, data='mnist', budget:str='cpu', out=
     x_raw = final_samples(G, n_fid, seed=seed)[0] if ema else None   # the same noise through the raw generator
     metrics = dict(problem=problem, data=str(data), size=size, n_train=len(train), epochs=cfg['epochs'], bs=cfg['bs'],
                    steps=learn.train_iter, resumed_from_epoch=start if resume else None, ema=cfg.get('ema') or None,
+                   lr_decay=cfg.get('lr_decay') or None,
                    **({'overrides': overrides} if overrides else {}))   # an ablation says what it changed
     if can_fid:
         r = M.fid(x, reals, extractor=ext)

@@ -292,7 +292,7 @@ BUDGETS = check_budgets(dict(
     quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, n_eval=50, n_eval_ddpm=10,
                w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., patch=1, scale_shift=False, bf16=False, fp32=None, clf_budget='quick'),
     cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=5, n_eval=1000, n_eval_ddpm=50,
-             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., patch=1, scale_shift=False, bf16='auto', fp32=dict(channels=(24, 48, 96), epochs=30, w=4.), clf_budget='cpu'),
+             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., patch=1, scale_shift=False, bf16='auto', fp32=dict(channels=(24, 48, 96), epochs=30, w=4., bs=32, scale_shift=True, ema=0.995), clf_budget='cpu'),
     full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, n_eval=1000, n_eval_ddpm=1000,
               w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., patch=1, scale_shift=False, bf16='auto', fp32=None, clf_budget='full')))
 

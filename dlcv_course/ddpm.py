@@ -76,26 +76,25 @@ class ResBlock(nn.Module):
         return h + self.skip(x)
 
 class UNet(nn.Module):
-    "A small class-conditional UNet $\\epsilon_\\theta(x_t, t, c)$; class `n_classes` is the null class; `patch`: works on `patch` x `patch` pixel blocks; `scale_shift`: AdaGN conditioning."
-    def __init__(self, n_classes:int=10, channels=(32, 64, 64), in_ch:int=3, emb_dim:int=128, patch:int=1, scale_shift:bool=False):
+    "A small class-conditional UNet $\\epsilon_\\theta(x_t, t, c)$; class `n_classes` is the null class; `scale_shift`: AdaGN conditioning."
+    def __init__(self, n_classes:int=10, channels=(32, 64, 64), in_ch:int=3, emb_dim:int=128, scale_shift:bool=False):
         super().__init__()
-        self.config = dict(n_classes=n_classes, channels=tuple(channels), in_ch=in_ch, emb_dim=emb_dim, patch=patch, scale_shift=scale_shift)
-        self.n_classes, self.emb_dim, self.patch = n_classes, emb_dim, patch
+        self.config = dict(n_classes=n_classes, channels=tuple(channels), in_ch=in_ch, emb_dim=emb_dim, scale_shift=scale_shift)
+        self.n_classes, self.emb_dim = n_classes, emb_dim
         block = partial(ResBlock, emb_dim=emb_dim, scale_shift=scale_shift)
         self.time_mlp = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.class_emb = nn.Embedding(n_classes+1, emb_dim)
         c = list(channels)
-        self.conv_in = nn.Conv2d(in_ch*patch**2, c[0], 3, padding=1)
+        self.conv_in = nn.Conv2d(in_ch, c[0], 3, padding=1)
         self.down = nn.ModuleList([block(c[max(i-1, 0)], c[i]) for i in range(len(c))])
         self.pools = nn.ModuleList([nn.Conv2d(c[i], c[i], 3, stride=2, padding=1) for i in range(len(c)-1)])
         self.mid = block(c[-1], c[-1])
         self.up = nn.ModuleList([block(c[i]+(c[i+1] if i+1 < len(c) else c[i]), c[i]) for i in reversed(range(len(c)))])
         self.norm_out = nn.GroupNorm(8, c[0])
-        self.conv_out = nn.Conv2d(c[0], in_ch*patch**2, 3, padding=1)
+        self.conv_out = nn.Conv2d(c[0], in_ch, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight); nn.init.zeros_(self.conv_out.bias)
     def forward(self, x, t, c):
         emb = self.time_mlp(timestep_embedding(t, self.emb_dim)) + self.class_emb(c)
-        if self.patch > 1: x = F.pixel_unshuffle(x, self.patch)   # (C, H, W) -> (C p^2, H/p, W/p): each p x p block one position
         h, skips = self.conv_in(x), []
         for i, blk in enumerate(self.down):
             h = blk(h, emb); skips.append(h)
@@ -105,8 +104,7 @@ class UNet(nn.Module):
             s = skips.pop()
             if h.shape[-1] != s.shape[-1]: h = F.interpolate(h, size=s.shape[-2:], mode='nearest')
             h = blk(torch.cat([h, s], 1), emb)
-        out = self.conv_out(F.silu(self.norm_out(h)))
-        return F.pixel_shuffle(out, self.patch) if self.patch > 1 else out
+        return self.conv_out(F.silu(self.norm_out(h)))
 
 # %% ../nbs/14_ddpm.ipynb #b35403a3
 class DDPMNoise(Callback):
@@ -290,11 +288,11 @@ from .metrics import course_classifier, classifier_accuracy, write_digits
 # %% ../nbs/14_ddpm.ipynb #9d8bf02b
 BUDGETS = check_budgets(dict(
     quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, n_eval=50, n_eval_ddpm=10,
-               w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., patch=1, scale_shift=False, bf16=False, fp32=None, clf_budget='quick'),
+               w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., scale_shift=False, bf16=False, fp32=None, clf_budget='quick'),
     cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=5, n_eval=1000, n_eval_ddpm=50,
-             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., patch=1, scale_shift=False, bf16='auto', fp32=dict(channels=(24, 48, 96), epochs=30, w=4., bs=32, scale_shift=True, ema=0.995), clf_budget='cpu'),
+             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., scale_shift=False, bf16='auto', fp32=dict(channels=(24, 48, 96), epochs=30, w=4., bs=32, scale_shift=True, ema=0.995), clf_budget='cpu'),
     full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, n_eval=1000, n_eval_ddpm=1000,
-              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., patch=1, scale_shift=False, bf16='auto', fp32=None, clf_budget='full')))
+              w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., scale_shift=False, bf16='auto', fp32=None, clf_budget='full')))
 
 def precision_settings(cfg:dict, bf16:bool, over:dict|None=None) -> dict:
     "The budget row `cfg` as it runs here: without bfloat16, its `fp32` entries (a leaner setting) replace those not set in `over`."
@@ -316,7 +314,7 @@ def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:Ru
     cfg = precision_settings(cfg, bf16, over)   # float32 only: the leaner UNet
     sched = NoiseSchedule(cfg['T'])
     in_ch = 1 if is_grayscale(train) else train.shape[0]
-    model = UNet(n_classes=train.n_classes, channels=cfg['channels'], in_ch=in_ch, patch=cfg['patch'], scale_shift=cfg['scale_shift'])
+    model = UNet(n_classes=train.n_classes, channels=cfg['channels'], in_ch=in_ch, scale_shift=cfg['scale_shift'])
     grid_labels = torch.arange(8*train.n_classes) % train.n_classes
     def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], cfg['sampler'], cfg['w'], seed, cfg['steps'], bf16=bf16)
     cbs = [DDPMNoise(sched, train.n_classes, channels=in_ch), LossComponents(), EMAWeights(cfg['ema']), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]

@@ -235,7 +235,7 @@ def sample_generator(learn) -> nn.Module:
 def linear_decay(lr, frac:float=0.5) -> ParamScheduler:
     "fastai's `ParamScheduler` holding `lr` (one rate, or one per parameter group) for the first `1-frac` of training, then falling linearly to 0."
     if not 0 < frac <= 1: raise ValueError(f'lr_decay={frac}: the fraction of training over which the rates fall must be in (0, 1]')
-    lr = np.array(L(lr), dtype=float) if len(L(lr)) > 1 else float(L(lr)[0])
+    lrs = L(lr); lr = np.array(lrs, dtype=float) if len(lrs) > 1 else float(lrs[0])
     sched = SchedLin(lr, 0.) if frac == 1 else combine_scheds([1-frac, frac], [SchedNo(lr, lr), SchedLin(lr, 0.)])
     return ParamScheduler({'lr': sched})
 

@@ -108,7 +108,9 @@ def test_cli_sample_with_each_sampler(tmp_path):
         r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/f's_{sampler}', '--sampler', sampler, '--steps', 4)
         assert (table(r)['sampler'], table(r)['steps']) == (sampler, steps) and len(list((tmp_path/f's_{sampler}').iterdir())) == 10
     r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'default')
-    assert (table(r)['sampler'], table(r)['steps']) == ('dpmpp', '8')      # the run's, saved in ddpm.pth
+    assert (table(r)['sampler'], table(r)['steps'], table(r)['guide_min_t']) == ('dpmpp', '8', '0')      # the run's, saved in ddpm.pth
+    r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'interval', '--guide-min-t', 1)
+    assert table(r)['guide_min_t'] == '1'
     r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'bad', '--sampler', 'euler', check=False)
     assert r.returncode != 0 and all(k in r.stderr for k in ('euler', 'ddpm', 'ddim', 'dpmpp'))
 
@@ -199,5 +201,5 @@ def test_cpu_budget_without_bf16_trains_and_stores_the_fp32_setting(monkeypatch,
     assert (learn.cfg['epochs'], learn.cfg['w']) == (fp32['epochs'], fp32['w']) != (BUDGETS['cpu']['epochs'], BUDGETS['cpu']['w'])
     save_ddpm(learn, tmp_path/'ddpm.pth')
     _, _, info = load_ddpm(tmp_path/'ddpm.pth')
-    assert (info['guidance'], info['bf16']) == (fp32['w'], False)   # what `sample ddpm` and the explorers use
+    assert (info['guidance'], info['guide_min_t'], info['bf16']) == (fp32['w'], fp32['guide_min_t'], False)   # what `sample ddpm` and the explorers use
     assert ddpm_learner('mnist', 'cpu', epochs=3).cfg['epochs'] == 3   # an explicit setting wins

@@ -193,18 +193,20 @@ def ddpm_model(checkpoint=None) -> tuple:
     return model, learn.sched, dict(model='untrained cpu-budget UNet', size=learn.cfg['size'], channels=list(model.config['channels']),
                                     in_ch=model.config['in_ch'], T=learn.sched.T, bf16=learn.cfg['bf16'])
 
-def sample_seconds(model, sched, sampler:str, n:int, steps:int, w:float, size:int=28, bf16:bool=False, guide_min_t:int=0) -> float:
-    "Wall seconds to draw `n` guided samples (a tenth per digit) with `sampler` ('ddim' or 'ddpm'), the network in bfloat16 if `bf16`, guided at `t >= guide_min_t`."
+def sample_seconds(model, sched, sampler:str, n:int, steps:int, w:float, size:int=28, bf16:bool=False, guide_min_t:int=0,
+                   guide_max_t:int|None=None) -> float:
+    "Wall seconds to draw `n` guided samples (a tenth per digit) with `sampler` ('ddim' or 'ddpm'), the network in bfloat16 if `bf16`, guided at `guide_min_t <= t <= guide_max_t`."
     D = importlib.import_module('dlcv_course.ddpm')
     labels = torch.arange(n) % model.n_classes
     D.sample_digits(model, sched, labels[:2], 'ddim', w, 0, 2, size=(size, size), bf16=bf16)  # warm-up
-    return _timed(lambda: D.sample_digits(model, sched, labels, sampler, w, 0, steps, size=(size, size), bf16=bf16, guide_min_t=guide_min_t))[0]
+    return _timed(lambda: D.sample_digits(model, sched, labels, sampler, w, 0, steps, size=(size, size), bf16=bf16, guide_min_t=guide_min_t,
+                                        guide_max_t=guide_max_t))[0]
 
 def sampling_bench(n_ddim:int=1000, n_ddpm:int=100, checkpoint=None) -> dict:
     "Seconds for 1000 samples with guided DDIM (`cpu` budget steps and guidance) and the ancestral sampler, from `n_ddim`/`n_ddpm` images."
     D = importlib.import_module('dlcv_course.ddpm'); cfg = pick_budget(D.BUDGETS, 'cpu')
     model, sched, info = ddpm_model(checkpoint)
-    sd = sample_seconds(model, sched, 'ddim', n_ddim, cfg['steps'], cfg['w'], info['size'], info['bf16'], cfg['guide_min_t'])
+    sd = sample_seconds(model, sched, 'ddim', n_ddim, cfg['steps'], cfg['w'], info['size'], info['bf16'], cfg['guide_min_t'], cfg['guide_max_t'])
     sa = sample_seconds(model, sched, 'ddpm', n_ddpm, cfg['steps'], cfg['w'], info['size'], info['bf16'])
     return dict(sample_seconds_1000_ddim=sd*1000/n_ddim, sample_seconds_1000_ddpm=sa*1000/n_ddpm,
                 sampling=dict(ddim=dict(n=n_ddim, seconds=sd, steps=cfg['steps'], guidance=cfg['w']),

@@ -8,6 +8,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/ddpm.html.md"""
 from __future__ import annotations
 import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import contextlib, math, time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 import numpy as np, torch
@@ -21,9 +22,10 @@ from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, 
 # %% auto #0
 __all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'min_snr_weight',
            'EpsLoss', 'EMAWeights', 'sampling_model', 'guided_eps', 'guidance_at', 'x_T', 'x0_from_eps', 'p_sample',
-           'p_sample_loop', 'ddim_steps', 'ddim_sample', 'channels_last', 'sample_digits', 'half_log_snr',
-           'dpmpp_sample', 'precision_settings', 'is_grayscale', 'ddpm_learner', 'save_ddpm', 'load_ddpm', 'grade_ddpm',
-           'run_ddpm', 'regrade_ddpm', 'sample_ddpm', 'steps_sweep', 'fastest_setting', 'plot_steps_sweep']
+           'p_sample_loop', 'ddim_steps', 'ddim_sample', 'channels_last', 'intra_op_threads', 'sample_digits',
+           'half_log_snr', 'dpmpp_sample', 'precision_settings', 'is_grayscale', 'ddpm_learner', 'save_ddpm',
+           'load_ddpm', 'grade_ddpm', 'run_ddpm', 'regrade_ddpm', 'sample_ddpm', 'steps_sweep', 'fastest_setting',
+           'plot_steps_sweep']
 
 # %% ../nbs/14_ddpm.ipynb #229846b7
 class NoiseSchedule:
@@ -166,9 +168,9 @@ def guided_eps(model, x, t, c, w:float=0., null:int|None=None, skip_uncond:bool=
     return (1 + w)*e_c - w*e_u
 
 # %% ../nbs/14_ddpm.ipynb #70d9e337
-def guidance_at(t:int, w:float, guide_min_t:int=0) -> float:
-    "The guidance weight at step `t`: `w` inside the guidance interval `t >= guide_min_t`, 0 below it."
-    return w if t >= guide_min_t else 0.
+def guidance_at(t:int, w:float, guide_min_t:int=0, guide_max_t:int|None=None) -> float:
+    "The guidance weight at step `t`: `w` inside the guidance interval `guide_min_t <= t <= guide_max_t` (no upper end if None), 0 outside it."
+    return w if guide_min_t <= t and (guide_max_t is None or t <= guide_max_t) else 0.
 
 # %% ../nbs/14_ddpm.ipynb #00b32e9f
 def _shape(model, size:int=28):
@@ -220,14 +222,14 @@ def ddim_steps(T:int, steps:int) -> list:
 
 @torch.no_grad()
 def ddim_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, steps:int=20, eta:float=0.,
-                shape=None, keep=(), clip:bool=True, skip_uncond:bool=True, guide_min_t:int=0):
-    "DDIM sampling in `steps` steps (`eta`=0: deterministic given the start noise), guided by `w` at the steps `t >= guide_min_t`."
+                shape=None, keep=(), clip:bool=True, skip_uncond:bool=True, guide_min_t:int=0, guide_max_t:int|None=None):
+    "DDIM sampling in `steps` steps (`eta`=0: deterministic given the start noise), guided by `w` at the steps `guide_min_t <= t <= guide_max_t`."
     dev, g, c, x = x_T(model, labels, seed, shape)
     ts = ddim_steps(sched.T, steps); kept = {}
     for i, t in enumerate(ts):
         tt = torch.full((len(c),), t, device=dev, dtype=torch.long)
         if t in keep: kept[t] = x.cpu()
-        eps = guided_eps(model, x, tt, c, guidance_at(t, w, guide_min_t), skip_uncond=skip_uncond)
+        eps = guided_eps(model, x, tt, c, guidance_at(t, w, guide_min_t, guide_max_t), skip_uncond=skip_uncond)
         x0 = x0_from_eps(sched, x, tt, eps, clip)
         ab = float(sched.alpha_bar[t]); ab_prev = float(sched.alpha_bar[ts[i+1]]) if i+1 < len(ts) else 1.
         if clip: eps = (x - ab**0.5*x0)/(1-ab)**0.5  # the noise consistent with the clipped x0
@@ -248,22 +250,33 @@ def channels_last(model, on:bool=True):
     finally:
         if on: model.to(memory_format=torch.contiguous_format)
 
+@contextlib.contextmanager
+def intra_op_threads(n:int):
+    "Torch's intra-op thread count set to `n` inside the block, as before after it."
+    old = torch.get_num_threads(); torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
 def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=15, bs:int|None=None,
-                  bf16:bool=False, **kw):
-    "Sample one image per label with `sampler` ('ddim', 'dpmpp' or 'ddpm') in batches of `bs` (default 25 on a CPU, 500 on a GPU; the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU. `guide_min_t`: DDIM and DPM-Solver++ guide only at steps `t >= guide_min_t`."
-    labels = torch.as_tensor(labels).long(); out = []
+                  bf16:bool=False, workers:int|None=None, **kw):
+    "Sample one image per label with `sampler` ('ddim', 'dpmpp' or 'ddpm') in batches of `bs` (default 25 on a CPU, 500 on a GPU; the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU. `guide_min_t`, `guide_max_t`: DDIM and DPM-Solver++ guide only at steps inside the interval. `workers`: batches sampled at once, each on one CPU thread (default: torch's thread count on a CPU, 1 on a GPU)."
+    if sampler not in ('ddim', 'dpmpp', 'ddpm'): raise ValueError(f"--sampler {sampler!r}: choose ddpm (ancestral), ddim or dpmpp (DPM-Solver++(2M)).")
+    labels = torch.as_tensor(labels).long()
     shape = kw.pop('shape', None) or (model.config['in_ch'], *kw.pop('size', (28, 28)))
-    gmin = kw.pop('guide_min_t', 0)
+    if sampler == 'ddpm': kw = {k: v for k, v in kw.items() if k not in ('guide_min_t', 'guide_max_t')}  # the full chain is guided at every step
+    else: kw['steps'] = steps
     dev = next(model.parameters()).device.type
     bs = bs or (25 if dev == 'cpu' else 500)  # on a CPU small batches stay in the cache: a guided call on 2 x 25 images is 1.3 times faster a sample than on 2 x 50
-    with torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16), channels_last(model, dev == 'cpu'):
-        for i in range(0, len(labels), bs):
-            lb = labels[i:i+bs]
-            if sampler == 'ddim': x = ddim_sample(model, sched, lb, w=w, seed=seed+i, steps=steps, shape=shape, guide_min_t=gmin, **kw)
-            elif sampler == 'dpmpp': x = dpmpp_sample(model, sched, lb, w=w, seed=seed+i, steps=steps, shape=shape, guide_min_t=gmin, **kw)
-            elif sampler == 'ddpm': x = p_sample_loop(model, sched, lb, w=w, seed=seed+i, shape=shape, **kw)
-            else: raise ValueError(f"--sampler {sampler!r}: choose ddpm (ancestral), ddim or dpmpp (DPM-Solver++(2M)).")
-            out.append(x.cpu())
+    workers = workers or (torch.get_num_threads() if dev == 'cpu' else 1)
+    fn = ddim_sample if sampler == 'ddim' else dpmpp_sample if sampler == 'dpmpp' else p_sample_loop
+    def batch(i):   # autocast is per thread: each worker enters it
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
+            return fn(model, sched, labels[i:i+bs], w=w, seed=seed+i, shape=shape, **kw).cpu()
+    starts = range(0, len(labels), bs)
+    with channels_last(model, dev == 'cpu'):
+        if workers <= 1: out = [batch(i) for i in starts]
+        else:   # a batch per thread with one intra-op thread each: no thread waits at the end of every small operation
+            with intra_op_threads(1), ThreadPoolExecutor(workers) as ex: out = list(ex.map(batch, starts))
     x = torch.cat(out)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # a grayscale model's channel, as RGB for the graders
 
@@ -275,15 +288,15 @@ def half_log_snr(sched:NoiseSchedule, t:int) -> float:
 
 @torch.no_grad()
 def dpmpp_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, steps:int=20, shape=None, keep=(),
-                 clip:bool=True, skip_uncond:bool=True, guide_min_t:int=0):
-    "DPM-Solver++(2M) in `steps` network calls on DDIM's time grid, guided by `w` at the steps `t >= guide_min_t`: deterministic given the start noise."
+                 clip:bool=True, skip_uncond:bool=True, guide_min_t:int=0, guide_max_t:int|None=None):
+    "DPM-Solver++(2M) in `steps` network calls on DDIM's time grid, guided by `w` at the steps `guide_min_t <= t <= guide_max_t`: deterministic given the start noise."
     dev, g, c, x = x_T(model, labels, seed, shape)
     ts = ddim_steps(sched.T, steps); kept = {}
     x0_prev = h_prev = None
     for i, t in enumerate(ts):
         tt = torch.full((len(c),), t, device=dev, dtype=torch.long)
         if t in keep: kept[t] = x.cpu()
-        x0 = x0_from_eps(sched, x, tt, guided_eps(model, x, tt, c, guidance_at(t, w, guide_min_t), skip_uncond=skip_uncond), clip)
+        x0 = x0_from_eps(sched, x, tt, guided_eps(model, x, tt, c, guidance_at(t, w, guide_min_t, guide_max_t), skip_uncond=skip_uncond), clip)
         if i+1 == len(ts): x = x0; break  # t = 0 -> the clean image: sigma = 0, h = infinity
         s = ts[i+1]
         sig_t, sig_s, a_s = (1-float(sched.alpha_bar[t]))**0.5, (1-float(sched.alpha_bar[s]))**0.5, float(sched.alpha_bar[s])**0.5
@@ -303,11 +316,11 @@ from .metrics import course_classifier, classifier_accuracy, write_digits
 
 # %% ../nbs/14_ddpm.ipynb #9d8bf02b
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, guide_min_t=0, n_eval=50, n_eval_ddpm=10,
+    quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, guide_min_t=0, guide_max_t=None, n_eval=50, n_eval_ddpm=10,
                w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., scale_shift=False, bf16=False, fp32=None, clf_budget='quick'),
-    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=5, guide_min_t=0, n_eval=1000, n_eval_ddpm=50,
-             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., scale_shift=False, bf16='auto', fp32=dict(channels=(24, 48, 96), epochs=30, w=4., guide_min_t=1, bs=32, scale_shift=True, ema=0.995, n_eval_ddpm=20), clf_budget='cpu'),
-    full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, guide_min_t=0, n_eval=1000, n_eval_ddpm=1000,
+    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=5, guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=50,
+             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., scale_shift=False, bf16='auto', fp32=dict(channels=(24, 48, 96), epochs=30, w=5., guide_min_t=1, guide_max_t=300, bs=32, scale_shift=True, ema=0.995, n_eval_ddpm=20), clf_budget='cpu'),
+    full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=1000,
               w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., scale_shift=False, bf16='auto', fp32=None, clf_budget='full')))
 
 def precision_settings(cfg:dict, bf16:bool, over:dict|None=None) -> dict:
@@ -333,7 +346,7 @@ def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:Ru
     model = UNet(n_classes=train.n_classes, channels=cfg['channels'], in_ch=in_ch, scale_shift=cfg['scale_shift'])
     grid_labels = torch.arange(8*train.n_classes) % train.n_classes
     def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], cfg['sampler'], cfg['w'], seed, cfg['steps'],
-                                              bf16=bf16, guide_min_t=cfg['guide_min_t'])
+                                              bf16=bf16, guide_min_t=cfg['guide_min_t'], guide_max_t=cfg['guide_max_t'])
     cbs = [DDPMNoise(sched, train.n_classes, channels=in_ch), LossComponents(), EMAWeights(cfg['ema']), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]
     if bf16: cbs.append(autocast_callback(dls.device))
     loss = EpsLoss(sched, cfg['min_snr'])
@@ -348,7 +361,8 @@ def save_ddpm(learn, path):
     m = sampling_model(learn)
     return torch_save(dict(state_dict=m.state_dict(), config=m.config, T=learn.sched.T, size=learn.cfg['size'],
                            data=learn.cfg['data'], bf16=learn.cfg['bf16'], sampler=learn.cfg['sampler'],
-                           steps=learn.cfg['steps'], guidance=learn.cfg['w'], guide_min_t=learn.cfg['guide_min_t']), path)
+                           steps=learn.cfg['steps'], guidance=learn.cfg['w'], guide_min_t=learn.cfg['guide_min_t'],
+                           guide_max_t=learn.cfg['guide_max_t']), path)
 
 def load_ddpm(path):
     "Load a model saved by `save_ddpm` (a file or a run folder): returns `(model, schedule, info)`."
@@ -375,11 +389,12 @@ def grade_ddpm(model, sched, cfg:dict, data='mnist', seed:int=0, ddpm:bool=True)
     lab = torch.arange(cfg['n_eval']) % nc
     _warm_up(model, sched, cfg['sampler'], cfg['w'], bf)
     c0 = time.process_time()
-    x, s = _timed(lambda: sample_digits(model, sched, lab, cfg['sampler'], cfg['w'], seed, cfg['steps'], bf16=bf, guide_min_t=cfg['guide_min_t']))
+    gi = dict(guide_min_t=cfg['guide_min_t'], guide_max_t=cfg['guide_max_t'])   # the guidance interval
+    x, s = _timed(lambda: sample_digits(model, sched, lab, cfg['sampler'], cfg['w'], seed, cfg['steps'], bf16=bf, **gi))
     cpu_s = time.process_time()-c0
     m = dict(accuracy=classifier_accuracy(x, lab, classifier=clf), sample_seconds_1000=round(s*1000/len(lab), 2),
              sample_cpu_seconds_1000=round(cpu_s*1000/len(lab), 2), threads=torch.get_num_threads(),
-             sampler=cfg['sampler'], steps=cfg['steps'], guidance=cfg['w'], guide_min_t=cfg['guide_min_t'], n_samples=len(lab))
+             sampler=cfg['sampler'], steps=cfg['steps'], guidance=cfg['w'], **gi, n_samples=len(lab))
     if ddpm:
         lab_d = torch.arange(cfg['n_eval_ddpm']) % nc
         xd, sd = _timed(lambda: sample_digits(model, sched, lab_d, 'ddpm', cfg['w'], seed, bf16=bf))
@@ -388,7 +403,7 @@ def grade_ddpm(model, sched, cfg:dict, data='mnist', seed:int=0, ddpm:bool=True)
     sweep, lab_s = {}, torch.arange(cfg['n_sweep']) % nc
     for w in cfg['ws']:
         sweep[str(w)] = m['accuracy'] if (w == cfg['w'] and cfg['n_sweep'] == cfg['n_eval']) else classifier_accuracy(
-            sample_digits(model, sched, lab_s, cfg['sampler'], w, seed+1, cfg['steps'], bf16=bf, guide_min_t=cfg['guide_min_t']), lab_s, classifier=clf)
+            sample_digits(model, sched, lab_s, cfg['sampler'], w, seed+1, cfg['steps'], bf16=bf, **gi), lab_s, classifier=clf)
     m.update(accuracy_vs_w=sweep, n_samples_sweep=len(lab_s))
     return m, x
 
@@ -399,7 +414,8 @@ def _grade_figures(run:RunDir, x, m:dict, show:bool=False):
     import matplotlib.pyplot as plt
     g = image_grid(x[:100].view(10, 10, *x.shape[1:]).transpose(0, 1).reshape(-1, *x.shape[1:]) if len(x) >= 100 else x, 10)
     fig = plt.figure(figsize=(5, 5)); plt.imshow(g); plt.axis('off')
-    gi = f' at t >= {m["guide_min_t"]}' if m.get('guide_min_t') else ''
+    lo, hi = m.get('guide_min_t') or 0, m.get('guide_max_t')
+    gi = (f' at {lo} <= t <= {hi}' if lo else f' at t <= {hi}') if hi is not None else (f' at t >= {lo}' if lo else '')
     plt.title(f'{_SAMPLER_NAMES[m["sampler"]]}, {m["steps"]} steps, w={m["guidance"]}{gi}: a row per digit', fontsize=9)
     run.save_figure(fig, 'grid', close=not show)
     sweep = m['accuracy_vs_w']
@@ -443,7 +459,7 @@ def regrade_ddpm(out, show:bool=False, **over) -> dict:
     cfg = precision_settings(cfg, bool(info.get('bf16')), over)   # a float32 model keeps its budget's float32 settings
     g, x = grade_ddpm(model, sched, cfg, old['data'], old['seed'], ddpm=False)
     torch_save(dict(torch_load(run.path/'ddpm.pth'), sampler=cfg['sampler'], steps=cfg['steps'], guidance=cfg['w'],
-                    guide_min_t=cfg['guide_min_t']), run.path/'ddpm.pth')
+                    guide_min_t=cfg['guide_min_t'], guide_max_t=cfg['guide_max_t']), run.path/'ddpm.pth')
     m = dict(old, **g, regraded=run_info(cfg['budget'], old['seed']))
     _grade_figures(run, x, m, show)
     run.save_metrics(m)
@@ -451,18 +467,19 @@ def regrade_ddpm(out, show:bool=False, **over) -> dict:
 
 # %% ../nbs/14_ddpm.ipynb #8e7a1c8e
 def sample_ddpm(checkpoint, n:int=1000, out='samples', seed:int=0, sampler:str|None=None, steps:int|None=None,
-                guidance:float|None=None, guide_min_t:int|None=None, bf16:bool|None=None, **kw) -> dict:
+                guidance:float|None=None, guide_min_t:int|None=None, guide_max_t:int|None=None, bf16:bool|None=None, **kw) -> dict:
     "Write `n` guided samples (n/10 per digit) from the run folder `checkpoint` into `out` in the grading format; sampler, steps, guidance and its interval default to the run's."
     model, sched, info = load_ddpm(checkpoint)
     if bf16 is None: bf16 = bool(info.get('bf16')) and bf16_supported(next(model.parameters()).device)  # as trained, if it can
     sampler = sampler or info.get('sampler', 'ddim')
     steps = steps or info.get('steps', 15); w = info.get('guidance', 2.) if guidance is None else guidance
     gmin = info.get('guide_min_t', 0) if guide_min_t is None else guide_min_t
+    gmax = info.get('guide_max_t') if guide_max_t is None else guide_max_t
     labels = torch.arange(n) % model.n_classes
     labels = labels.sort(stable=True).values
-    x, s = _timed(lambda: sample_digits(model, sched, labels, sampler, w, seed, steps, size=(info['size'],)*2, bf16=bf16, guide_min_t=gmin))
+    x, s = _timed(lambda: sample_digits(model, sched, labels, sampler, w, seed, steps, size=(info['size'],)*2, bf16=bf16, guide_min_t=gmin, guide_max_t=gmax))
     write_digits(x, labels, out)
-    return dict(n=n, sampler=sampler, steps=sched.T if sampler == 'ddpm' else steps, guidance=w, guide_min_t=gmin, seconds=round(s, 2),
+    return dict(n=n, sampler=sampler, steps=sched.T if sampler == 'ddpm' else steps, guidance=w, guide_min_t=gmin, guide_max_t=gmax, seconds=round(s, 2),
                 precision='bf16' if bf16 else 'fp32')
 
 # %% ../nbs/14_ddpm.ipynb #21e4d648

@@ -81,6 +81,23 @@ def test_fixed_seed_reproducible(model, sampler):
     assert torch.equal(a, b) and a.shape == (6, 3, 28, 28)
     assert not torch.equal(a, sample_digits(model, s, lb, sampler, w=1., seed=8, steps=5, bs=4))
 
+@pytest.mark.parametrize('sampler', ['ddim', 'dpmpp', 'ddpm'])
+def test_batches_on_worker_threads_equal_one_after_the_other(model, sampler):
+    "`workers=2` samples two batches at once, each on one thread: the same images, and the intra-op thread count restored."
+    s = NoiseSchedule(25); lb = torch.arange(10) % 10; nt = torch.get_num_threads()
+    a = sample_digits(model, s, lb, sampler, w=1., seed=7, steps=5, bs=3, workers=2)   # batches of 3, 3, 3, 1
+    torch.testing.assert_close(a, sample_digits(model, s, lb, sampler, w=1., seed=7, steps=5, bs=3, workers=1), atol=1e-4, rtol=0)
+    assert torch.get_num_threads() == nt
+
+def test_guidance_interval_upper_end(model):
+    "`guide_max_t` below the first step leaves it unguided; below every step it is conditional sampling; at T-1 or above, the default."
+    s = NoiseSchedule(30); lb = torch.arange(5)
+    full = ddim_sample(model, s, lb, w=3., seed=1, steps=5)
+    torch.testing.assert_close(ddim_sample(model, s, lb, w=3., seed=1, steps=5, guide_max_t=s.T-1), full, atol=0, rtol=0)
+    torch.testing.assert_close(ddim_sample(model, s, lb, w=3., seed=1, steps=5, guide_max_t=-1), ddim_sample(model, s, lb, w=0., seed=1, steps=5), atol=1e-5, rtol=0)
+    top = ddim_sample(model, s, lb, w=3., seed=1, steps=5, guide_max_t=s.T-2)   # all but the first step (t = T-1) guided
+    assert 0 < (top - full).abs().max() and not torch.equal(top, ddim_sample(model, s, lb, w=0., seed=1, steps=5))
+
 def test_ddim_steps_cover_the_chain():
     st = ddim_steps(400, 20)
     assert len(st) == 20 and st[0] == 399 and st[-1] == 0 and st == sorted(st, reverse=True)
@@ -109,8 +126,8 @@ def test_cli_sample_with_each_sampler(tmp_path):
         assert (table(r)['sampler'], table(r)['steps']) == (sampler, steps) and len(list((tmp_path/f's_{sampler}').iterdir())) == 10
     r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'default')
     assert (table(r)['sampler'], table(r)['steps'], table(r)['guide_min_t']) == ('dpmpp', '8', '0')      # the run's, saved in ddpm.pth
-    r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'interval', '--guide-min-t', 1)
-    assert table(r)['guide_min_t'] == '1'
+    r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'interval', '--guide-min-t', 1, '--guide-max-t', 30)
+    assert (table(r)['guide_min_t'], table(r)['guide_max_t']) == ('1', '30')
     r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'bad', '--sampler', 'euler', check=False)
     assert r.returncode != 0 and all(k in r.stderr for k in ('euler', 'ddpm', 'ddim', 'dpmpp'))
 
@@ -201,5 +218,5 @@ def test_cpu_budget_without_bf16_trains_and_stores_the_fp32_setting(monkeypatch,
     assert (learn.cfg['epochs'], learn.cfg['w']) == (fp32['epochs'], fp32['w']) != (BUDGETS['cpu']['epochs'], BUDGETS['cpu']['w'])
     save_ddpm(learn, tmp_path/'ddpm.pth')
     _, _, info = load_ddpm(tmp_path/'ddpm.pth')
-    assert (info['guidance'], info['guide_min_t'], info['bf16']) == (fp32['w'], fp32['guide_min_t'], False)   # what `sample ddpm` and the explorers use
+    assert (info['guidance'], info['guide_min_t'], info['guide_max_t'], info['bf16']) == (fp32['w'], fp32['guide_min_t'], fp32.get('guide_max_t'), False)   # what `sample ddpm` and the explorers use
     assert ddpm_learner('mnist', 'cpu', epochs=3).cfg['epochs'] == 3   # an explicit setting wins

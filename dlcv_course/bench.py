@@ -204,8 +204,9 @@ def sample_seconds(model, sched, sampler:str, n:int, steps:int, w:float, size:in
 
 def sampling_bench(n_ddim:int=1000, n_ddpm:int=100, checkpoint=None) -> dict:
     "Seconds for 1000 samples with guided DDIM (`cpu` budget steps and guidance) and the ancestral sampler, from `n_ddim`/`n_ddpm` images."
-    D = importlib.import_module('dlcv_course.ddpm'); cfg = pick_budget(D.BUDGETS, 'cpu')
+    D = importlib.import_module('dlcv_course.ddpm')
     model, sched, info = ddpm_model(checkpoint)
+    cfg = D.precision_settings(pick_budget(D.BUDGETS, 'cpu'), info['bf16'])   # the sampler settings of the model's precision
     sd = sample_seconds(model, sched, 'ddim', n_ddim, cfg['steps'], cfg['w'], info['size'], info['bf16'], cfg['guide_min_t'], cfg['guide_max_t'])
     sa = sample_seconds(model, sched, 'ddpm', n_ddpm, cfg['steps'], cfg['w'], info['size'], info['bf16'])
     return dict(sample_seconds_1000_ddim=sd*1000/n_ddim, sample_seconds_1000_ddpm=sa*1000/n_ddpm,

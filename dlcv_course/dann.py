@@ -13,6 +13,7 @@ import numpy as np, pandas as pd, torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.basics import Learner, Callback, CrossEntropyLossFlat, accuracy, set_seed
+from fastai.callback.channelslast import ChannelsLast
 from .data import get_dataset, read_image_folder, ImageSet, DataError
 from . import core
 from .distributed import unwrap
@@ -159,7 +160,7 @@ def bound_learner(train:ImageSet, valid:ImageSet, bs:int=64, seed:int=0, **net_k
     set_seed(seed)
     dls = make_dls(train, valid, bs=bs, seed=seed)
     return Learner(dls, DANNNet(n_classes=train.n_classes, **net_kw), loss_func=CrossEntropyLossFlat(),
-                   metrics=accuracy, cbs=ShiftInputs())
+                   metrics=accuracy, cbs=[ShiftInputs(), ChannelsLast()])
 
 def dann_learner(source:dict, target:dict, bs:int=64, seed:int=0, max_lambda:float=1., **net_kw) -> Learner:
     "A DANN `Learner` over `PairedDomains` batches of the `source` and `target` splits (target labels unused)."
@@ -169,7 +170,7 @@ def dann_learner(source:dict, target:dict, bs:int=64, seed:int=0, max_lambda:flo
     loss = DANNLoss()
     learn = Learner(dls, DANNNet(n_classes=source['train'].n_classes, **net_kw), loss_func=loss,
                     metrics=[label_accuracy, domain_accuracy],
-                    cbs=[GRLSchedule(max_lambda), LossComponents(), ShiftInputs()])
+                    cbs=[GRLSchedule(max_lambda), LossComponents(), ShiftInputs(), ChannelsLast()])
     loss.learn = learn
     return learn
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 import matplotlib.pyplot as plt
 from fastai.basics import Learner, Callback, set_seed
+from fastai.callback.channelslast import ChannelsLast
 from .data import ImageSet
 from .core import (check_budgets, pick_budget, fit_resumable, RunDir, run_info, mixed_precision, make_dls, unwrap,
                               LossComponents, add_loss_parts)
@@ -217,7 +218,7 @@ def dirtt_learner(model, target:dict, cfg:dict, seed:int=0) -> Learner:
     set_seed(seed)
     dls = make_dls(unlabelled(target['train']), unlabelled(target['valid']), bs=cfg['bs'], seed=seed)
     return Learner(dls, model, loss_func=partial(teacher_kl, beta=cfg['beta']),
-                   cbs=[ShiftInputs(), Teacher(), TargetEntropy(cfg['lambda_dirtt']), VAT(0., cfg['lambda_dirtt'], cfg['radius']),
+                   cbs=[ShiftInputs(), ChannelsLast(), Teacher(), TargetEntropy(cfg['lambda_dirtt']), VAT(0., cfg['lambda_dirtt'], cfg['radius']),
                         LossComponents()])
 
 # %% ../nbs/21_uda.ipynb #bb17f0cb

@@ -97,3 +97,20 @@ def test_uda_on_homework_folders_end_to_end(tmp_path):
     n_val = len((tmp_path/'mnistm'/'val.csv').read_text().splitlines()) - 1
     assert g['n'] == n_val and g['extra'] == 0 and g['missing'] == n_val - m['n_target_test']   # the quick budget grades a cut
     assert abs(g['n_correct']/m['n_target_test'] - m['improved']) < 1e-6, (g, m['improved'])
+
+def test_the_learners_train_in_channels_last():
+    "The bounds', DANN's, VADA's, DIRT-T's and the course classifier's learners put their convolution weights in channels-last layout when they fit."
+    from fastai.callback.channelslast import ChannelsLast
+    from dlcv_course.uda import vada_learner, dirtt_learner, BUDGETS
+    from dlcv_course.classifier import classifier_learner
+    from dlcv_course.core import pick_budget
+    cfg = pick_budget(BUDGETS, 'quick')
+    d = dict(train=_digits('mnist', 'train', 64), valid=_digits('mnist', 'valid', 32))
+    learners = dict(bound=bound_learner(d['train'], d['valid'], bs=32), dann=dann_learner(d, d, bs=32),
+                    vada=vada_learner(d, d, cfg), dirt_t=dirtt_learner(DANNNet(), d, cfg), classifier=classifier_learner('mnist', 'quick'))
+    for name, learn in learners.items():
+        assert any(isinstance(cb, ChannelsLast) for cb in learn.cbs), name
+        conv = next(m for m in learn.model.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(), name   # the default layout until a fit starts
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4, cbs=[])
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous(), name

@@ -24,9 +24,9 @@ from .distributed import distributed_run, is_main_process, unwrap, world_size
 __all__ = ['BUDGET_NAMES', 'check_budgets', 'pick_budget', 'atomic_write', 'save_json', 'torch_save', 'torch_load', 'save_model',
            'load_model', 'RunDir', 'run_info', 'make_dls', 'TensorPairs', 'NoiseImages', 'PairedDomains',
            'random_shift', 'RandomShift', 'LossComponents', 'add_loss_parts', 'cpu_isa_allows_bf16', 'bf16_supported',
-           'use_bf16', 'BF16Autocast', 'autocast_callback', 'mixed_precision', 'Checkpoint', 'save_checkpoint',
-           'load_checkpoint', 'fit_resumable', 'budget_out', 'run_or_load', 'small_png', 'show_figures', 'image_grid',
-           'SampleGrid', 'predict_batches', 'tsne_2d']
+           'bf16_fast', 'use_bf16', 'BF16Autocast', 'autocast_callback', 'mixed_precision', 'Checkpoint',
+           'save_checkpoint', 'load_checkpoint', 'fit_resumable', 'budget_out', 'run_or_load', 'small_png',
+           'show_figures', 'image_grid', 'SampleGrid', 'predict_batches', 'tsne_2d']
 
 # %% ../nbs/01_core.ipynb #81f1c255
 BUDGET_NAMES = ('quick', 'cpu', 'full')
@@ -271,11 +271,20 @@ def bf16_supported(device=None) -> bool:
     return (device.type == 'cpu' and bool(getattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)())
             and cpu_isa_allows_bf16())
 
+def bf16_fast(device=None) -> bool:
+    "Whether bfloat16 is the fast choice on `device`: a CUDA GPU that computes in it, or a CPU with AMX tiles that PyTorch may use."
+    device = torch.device(device or default_device())
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    isa = os.environ.get('ONEDNN_MAX_CPU_ISA', 'ALL').upper()
+    return (bf16_supported(device) and bool(getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)())
+            and (isa == 'ALL' or 'AMX' in isa))
+
 def use_bf16(setting, device=None) -> bool:
-    "Resolve a budget's `bf16` entry: `True`, `False`, or `'auto'` (when `bf16_supported`)."
+    "Resolve a budget's `bf16` entry: `True`, `False`, `'auto'` (when `bf16_supported`) or `'fast'` (when `bf16_fast`)."
     if setting == 'auto': return bf16_supported(device)
+    if setting == 'fast': return bf16_fast(device)
     if setting in (True, False, None): return bool(setting)
-    raise ValueError(f"bf16={setting!r}: use True, False or 'auto'")
+    raise ValueError(f"bf16={setting!r}: use True, False, 'auto' or 'fast'")
 
 class BF16Autocast(Callback):
     "Run each batch's forward pass and loss under `torch.autocast` in bfloat16 on the model's device."

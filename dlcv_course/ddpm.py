@@ -15,6 +15,7 @@ import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.basics import Learner, Callback, default_device, set_seed
+from fastai.callback.channelslast import ChannelsLast
 from .data import get_dataset
 from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, LossComponents, SampleGrid, image_grid,
                               torch_save, torch_load, save_json, use_bf16, bf16_supported, autocast_callback, run_info)
@@ -319,7 +320,7 @@ BUDGETS = check_budgets(dict(
     quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, guide_min_t=0, guide_max_t=None, n_eval=50, n_eval_ddpm=10,
                w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., scale_shift=False, bf16=False, fp32=None, clf_budget='quick'),
     cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=5, guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=50,
-             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., scale_shift=False, bf16='auto', fp32=dict(channels=(24, 48, 96), epochs=30, w=5., guide_min_t=1, guide_max_t=300, bs=32, scale_shift=True, ema=0.995, n_eval_ddpm=20), clf_budget='cpu'),
+             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., scale_shift=False, bf16='fast', fp32=dict(channels=(24, 48, 96), epochs=30, w=5., guide_min_t=1, guide_max_t=300, scale_shift=True, ema=0.995, n_eval_ddpm=20), clf_budget='cpu'),
     full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=1000,
               w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., scale_shift=False, bf16='auto', fp32=None, clf_budget='full')))
 
@@ -338,16 +339,16 @@ def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:Ru
     set_seed(seed)
     train = get_dataset(data, 'train', size=size).cut(cfg['n_train'], seed)
     valid = get_dataset(data, 'valid', size=size).cut(min(500, cfg['n_eval']), seed)
+    bf16 = use_bf16(cfg['bf16'], default_device())
+    cfg = precision_settings(cfg, bf16, over)   # float32 only: the leaner UNet (before the batches are made: any entry may change)
     dls = make_dls(train, valid, bs=cfg['bs'], seed=seed)
-    bf16 = use_bf16(cfg['bf16'], dls.device)
-    cfg = precision_settings(cfg, bf16, over)   # float32 only: the leaner UNet
     sched = NoiseSchedule(cfg['T'])
     in_ch = 1 if is_grayscale(train) else train.shape[0]
     model = UNet(n_classes=train.n_classes, channels=cfg['channels'], in_ch=in_ch, scale_shift=cfg['scale_shift'])
     grid_labels = torch.arange(8*train.n_classes) % train.n_classes
     def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], cfg['sampler'], cfg['w'], seed, cfg['steps'],
                                               bf16=bf16, guide_min_t=cfg['guide_min_t'], guide_max_t=cfg['guide_max_t'])
-    cbs = [DDPMNoise(sched, train.n_classes, channels=in_ch), LossComponents(), EMAWeights(cfg['ema']), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]
+    cbs = [DDPMNoise(sched, train.n_classes, channels=in_ch), LossComponents(), EMAWeights(cfg['ema']), ChannelsLast(), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]
     if bf16: cbs.append(autocast_callback(dls.device))
     loss = EpsLoss(sched, cfg['min_snr'])
     learn = Learner(dls, model, loss_func=loss, cbs=cbs)

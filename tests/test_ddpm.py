@@ -220,3 +220,39 @@ def test_cpu_budget_without_bf16_trains_and_stores_the_fp32_setting(monkeypatch,
     _, _, info = load_ddpm(tmp_path/'ddpm.pth')
     assert (info['guidance'], info['guide_min_t'], info['guide_max_t'], info['bf16']) == (fp32['w'], fp32['guide_min_t'], fp32.get('guide_max_t'), False)   # what `sample ddpm` and the explorers use
     assert ddpm_learner('mnist', 'cpu', epochs=3).cfg['epochs'] == 3   # an explicit setting wins
+
+def test_every_fp32_entry_reaches_the_learner():
+    "The `fp32` entries replace the row's before the batches are made, so an entry like `bs` changes the batches too."
+    from dlcv_course.ddpm import ddpm_learner
+    learn = ddpm_learner('mnist', 'quick', bf16=False, fp32=dict(bs=16, channels=(8, 16)), n_train=64)
+    assert (learn.dls.bs, learn.cfg['bs'], learn.model.config['channels']) == (16, 16, (8, 16))
+    assert ddpm_learner('mnist', 'quick', bf16=True, fp32=dict(bs=16), n_train=64).dls.bs == 64   # bfloat16: the row as written
+
+def test_the_unet_trains_in_channels_last_and_saves_in_any_layout(tmp_path):
+    "fastai's `ChannelsLast` puts the UNet's weights in channels-last layout for the fit; the saved model loads into a plain one with the same outputs."
+    from fastai.callback.channelslast import ChannelsLast
+    from dlcv_course.ddpm import ddpm_learner, save_ddpm, load_ddpm, sampling_model
+    learn = ddpm_learner('mnistm', 'quick', n_train=64)
+    assert any(isinstance(cb, ChannelsLast) for cb in learn.cbs)
+    conv = learn.model.conv_in
+    assert conv.weight.is_contiguous()
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    save_ddpm(learn, tmp_path/'ddpm.pth')
+    model, sched, _ = load_ddpm(tmp_path/'ddpm.pth')
+    assert model.conv_in.weight.is_contiguous()
+    x, t, c = torch.randn(4, 3, 28, 28), torch.tensor([1, 10, 20, 40]), torch.tensor([0, 1, 2, 10])
+    ema = sampling_model(learn).eval()
+    with torch.no_grad(): torch.testing.assert_close(model.eval()(x, t, c), ema(x, t, c), atol=1e-5, rtol=1e-4)
+
+def test_cpu_budget_uses_bf16_only_where_it_is_fast(monkeypatch):
+    "AVX512-BF16 without AMX (a Zen 4) trains the bfloat16 row no faster than float32: the cpu budget takes its `fp32` entries there, the bfloat16 row with AMX."
+    from dlcv_course.ddpm import ddpm_learner, BUDGETS
+    for k in ('ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY'): monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: True)
+    monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: False)
+    learn = ddpm_learner('mnist', 'cpu', n_train=64)
+    assert learn.cfg['bf16'] is False and learn.model.config['channels'] == tuple(BUDGETS['cpu']['fp32']['channels'])
+    monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: True)
+    learn = ddpm_learner('mnist', 'cpu', n_train=64)
+    assert learn.cfg['bf16'] is True and learn.model.config['channels'] == tuple(BUDGETS['cpu']['channels'])

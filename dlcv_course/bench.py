@@ -194,23 +194,23 @@ def ddpm_model(checkpoint=None) -> tuple:
                                     in_ch=model.config['in_ch'], T=learn.sched.T, bf16=learn.cfg['bf16'])
 
 def sample_seconds(model, sched, sampler:str, n:int, steps:int, w:float, size:int=28, bf16:bool=False, guide_min_t:int=0,
-                   guide_max_t:int|None=None) -> float:
-    "Wall seconds to draw `n` guided samples (a tenth per digit) with `sampler` ('ddim' or 'ddpm'), the network in bfloat16 if `bf16`, guided at `guide_min_t <= t <= guide_max_t`."
+                   guide_max_t:int|None=None, spacing:str='linspace') -> float:
+    "Wall seconds to draw `n` guided samples (a tenth per digit) with `sampler` ('ddim' or 'ddpm') on the `spacing` grid, the network in bfloat16 if `bf16`, guided at `guide_min_t <= t <= guide_max_t`."
     D = importlib.import_module('dlcv_course.ddpm')
     labels = torch.arange(n) % model.n_classes
     D.sample_digits(model, sched, labels[:2], 'ddim', w, 0, 2, size=(size, size), bf16=bf16)  # warm-up
     return _timed(lambda: D.sample_digits(model, sched, labels, sampler, w, 0, steps, size=(size, size), bf16=bf16, guide_min_t=guide_min_t,
-                                        guide_max_t=guide_max_t))[0]
+                                        guide_max_t=guide_max_t, spacing=spacing))[0]
 
 def sampling_bench(n_ddim:int=1000, n_ddpm:int=100, checkpoint=None) -> dict:
     "Seconds for 1000 samples with guided DDIM (`cpu` budget steps and guidance) and the ancestral sampler, from `n_ddim`/`n_ddpm` images."
     D = importlib.import_module('dlcv_course.ddpm')
     model, sched, info = ddpm_model(checkpoint)
     cfg = D.precision_settings(pick_budget(D.BUDGETS, 'cpu'), info['bf16'])   # the sampler settings of the model's precision
-    sd = sample_seconds(model, sched, 'ddim', n_ddim, cfg['steps'], cfg['w'], info['size'], info['bf16'], cfg['guide_min_t'], cfg['guide_max_t'])
+    sd = sample_seconds(model, sched, 'ddim', n_ddim, cfg['steps'], cfg['w'], info['size'], info['bf16'], cfg['guide_min_t'], cfg['guide_max_t'], cfg['spacing'])
     sa = sample_seconds(model, sched, 'ddpm', n_ddpm, cfg['steps'], cfg['w'], info['size'], info['bf16'])
     return dict(sample_seconds_1000_ddim=sd*1000/n_ddim, sample_seconds_1000_ddpm=sa*1000/n_ddpm,
-                sampling=dict(ddim=dict(n=n_ddim, seconds=sd, steps=cfg['steps'], guidance=cfg['w']),
+                sampling=dict(ddim=dict(n=n_ddim, seconds=sd, steps=cfg['steps'], spacing=cfg['spacing'], guidance=cfg['w']),
                               ddpm=dict(n=n_ddpm, seconds=sa, steps=sched.T, guidance=cfg['w']), **info))
 
 # %% ../nbs/91_bench.ipynb #5674d2f4

@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument('--guidance', type=float, default=None, help='diffusion: classifier-free guidance weight w')
     s.add_argument('--guide-min-t', type=int, default=None, help='diffusion: guide only at steps t >= this (0: every step)')
     s.add_argument('--guide-max-t', type=int, default=None, help='diffusion: guide only at steps t <= this (default: the run\'s setting)')
+    s.add_argument('--spacing', choices=['linspace', 'trailing'], default=None, help='diffusion: the DDIM/DPM-Solver++ time grid (default: the run\'s setting)')
     v = sub.add_parser('eval', help='grade a folder of images (digit accuracy or FID) or a predictions csv (accuracy)')
     vsub = v.add_subparsers(dest='eval_cmd', metavar='METRIC')
     vd = vsub.add_parser('digits', help='accuracy of the course digit classifier on a folder')
@@ -208,7 +209,7 @@ def run_seeds(run, problem:str, seeds:list, out, budget:str='cpu', resume:bool=F
 # %% ../nbs/90_cli.ipynb #5246ddd0
 def cmd_sample(a):
     "`dlcv-course sample`: the problem's sampler from `PROBLEMS`."
-    kw = {k: getattr(a, k) for k in ('sampler', 'steps', 'guidance', 'guide_min_t', 'guide_max_t') if getattr(a, k) is not None}
+    kw = {k: getattr(a, k) for k in ('sampler', 'steps', 'guidance', 'guide_min_t', 'guide_max_t', 'spacing') if getattr(a, k) is not None}
     res = PROBLEMS[a.model].load('sampler')(checkpoint=Path(a.checkpoint).expanduser(), n=a.n, out=Path(a.out).expanduser(), seed=a.seed, **kw)
     if isinstance(res, dict): print_table(res)
     print(f'wrote {a.n} images to {a.out}')

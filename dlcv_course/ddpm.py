@@ -24,9 +24,9 @@ from .core import (make_dls, pick_budget, check_budgets, fit_resumable, RunDir, 
 __all__ = ['BUDGETS', 'NoiseSchedule', 'q_sample', 'timestep_embedding', 'ResBlock', 'UNet', 'DDPMNoise', 'min_snr_weight',
            'EpsLoss', 'EMAWeights', 'sampling_model', 'guided_eps', 'guidance_at', 'x_T', 'x0_from_eps', 'p_sample',
            'p_sample_loop', 'ddim_steps', 'ddim_sample', 'channels_last', 'intra_op_threads', 'sample_digits',
-           'half_log_snr', 'dpmpp_sample', 'precision_settings', 'is_grayscale', 'ddpm_learner', 'save_ddpm',
-           'load_ddpm', 'grade_ddpm', 'run_ddpm', 'regrade_ddpm', 'sample_ddpm', 'steps_sweep', 'fastest_setting',
-           'plot_steps_sweep']
+           'half_log_snr', 'dpmpp_sample', 'sampler_grid', 'precision_settings', 'is_grayscale', 'ddpm_learner',
+           'save_ddpm', 'load_ddpm', 'grade_ddpm', 'run_ddpm', 'regrade_ddpm', 'sample_ddpm', 'steps_sweep',
+           'fastest_setting', 'plot_steps_sweep']
 
 # %% ../nbs/14_ddpm.ipynb #229846b7
 class NoiseSchedule:
@@ -217,16 +217,19 @@ def p_sample_loop(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, sh
         x = p_sample(model, sched, x, t, c, w, g, clip)
     return (x, kept) if keep else x
 
-def ddim_steps(T:int, steps:int) -> list:
-    "The decreasing subsequence of `steps` steps of 0..T-1 that DDIM visits, from T-1 to 0."
-    return sorted({int(round(s)) for s in np.linspace(0, T-1, steps)}, reverse=True)
+def ddim_steps(T:int, steps:int, spacing:str='linspace') -> list:
+    "The decreasing `steps` steps of 0..T-1 that DDIM visits from T-1: 'linspace' ends at 0, 'trailing' (Lin et al. 2024) at T/steps - 1, whence the last update lands on the clean image."
+    if spacing == 'linspace': return sorted({int(round(s)) for s in np.linspace(0, T-1, steps)}, reverse=True)
+    if spacing == 'trailing': return sorted({int(round(T - k*T/steps)) - 1 for k in range(steps)}, reverse=True)
+    raise ValueError(f"spacing={spacing!r}: choose 'linspace' (T-1 down to 0) or 'trailing' (T-1 down to T/steps - 1).")
 
 @torch.no_grad()
 def ddim_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, steps:int=20, eta:float=0.,
-                shape=None, keep=(), clip:bool=True, skip_uncond:bool=True, guide_min_t:int=0, guide_max_t:int|None=None):
-    "DDIM sampling in `steps` steps (`eta`=0: deterministic given the start noise), guided by `w` at the steps `guide_min_t <= t <= guide_max_t`."
+                shape=None, keep=(), clip:bool=True, skip_uncond:bool=True, guide_min_t:int=0, guide_max_t:int|None=None,
+                spacing:str='linspace'):
+    "DDIM sampling in `steps` steps on the `spacing` grid (`eta`=0: deterministic given the start noise), guided by `w` at the steps `guide_min_t <= t <= guide_max_t`."
     dev, g, c, x = x_T(model, labels, seed, shape)
-    ts = ddim_steps(sched.T, steps); kept = {}
+    ts = ddim_steps(sched.T, steps, spacing); kept = {}
     for i, t in enumerate(ts):
         tt = torch.full((len(c),), t, device=dev, dtype=torch.long)
         if t in keep: kept[t] = x.cpu()
@@ -260,11 +263,11 @@ def intra_op_threads(n:int):
 
 def sample_digits(model, sched, labels, sampler:str='ddim', w:float=2., seed:int=0, steps:int=15, bs:int|None=None,
                   bf16:bool=False, workers:int|None=None, **kw):
-    "Sample one image per label with `sampler` ('ddim', 'dpmpp' or 'ddpm') in batches of `bs` (default 25 on a CPU, 500 on a GPU; the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU. `guide_min_t`, `guide_max_t`: DDIM and DPM-Solver++ guide only at steps inside the interval. `workers`: batches sampled at once, each on one CPU thread (default: torch's thread count on a CPU, 1 on a GPU)."
+    "Sample one image per label with `sampler` ('ddim', 'dpmpp' or 'ddpm') in batches of `bs` (default 25 on a CPU, 500 on a GPU; the network in bfloat16 if `bf16`); a [-1,1] RGB tensor on the CPU. `guide_min_t`, `guide_max_t`: DDIM and DPM-Solver++ guide only at steps inside the interval; `spacing`: their time grid (`ddim_steps`). `workers`: batches sampled at once, each on one CPU thread (default: torch's thread count on a CPU, 1 on a GPU)."
     if sampler not in ('ddim', 'dpmpp', 'ddpm'): raise ValueError(f"--sampler {sampler!r}: choose ddpm (ancestral), ddim or dpmpp (DPM-Solver++(2M)).")
     labels = torch.as_tensor(labels).long()
     shape = kw.pop('shape', None) or (model.config['in_ch'], *kw.pop('size', (28, 28)))
-    if sampler == 'ddpm': kw = {k: v for k, v in kw.items() if k not in ('guide_min_t', 'guide_max_t')}  # the full chain is guided at every step
+    if sampler == 'ddpm': kw = {k: v for k, v in kw.items() if k not in ('guide_min_t', 'guide_max_t', 'spacing')}  # the full chain: every step, guided
     else: kw['steps'] = steps
     dev = next(model.parameters()).device.type
     bs = bs or (25 if dev == 'cpu' else 500)  # on a CPU small batches stay in the cache: a guided call on 2 x 25 images is 1.3 times faster a sample than on 2 x 50
@@ -289,16 +292,16 @@ def half_log_snr(sched:NoiseSchedule, t:int) -> float:
 
 @torch.no_grad()
 def dpmpp_sample(model, sched:NoiseSchedule, labels, w:float=0., seed:int=0, steps:int=20, shape=None, keep=(),
-                 clip:bool=True, skip_uncond:bool=True, guide_min_t:int=0, guide_max_t:int|None=None):
-    "DPM-Solver++(2M) in `steps` network calls on DDIM's time grid, guided by `w` at the steps `guide_min_t <= t <= guide_max_t`: deterministic given the start noise."
+                 clip:bool=True, skip_uncond:bool=True, guide_min_t:int=0, guide_max_t:int|None=None, spacing:str='linspace'):
+    "DPM-Solver++(2M) in `steps` network calls on DDIM's `spacing` grid, guided by `w` at the steps `guide_min_t <= t <= guide_max_t`: deterministic given the start noise."
     dev, g, c, x = x_T(model, labels, seed, shape)
-    ts = ddim_steps(sched.T, steps); kept = {}
+    ts = ddim_steps(sched.T, steps, spacing); kept = {}
     x0_prev = h_prev = None
     for i, t in enumerate(ts):
         tt = torch.full((len(c),), t, device=dev, dtype=torch.long)
         if t in keep: kept[t] = x.cpu()
         x0 = x0_from_eps(sched, x, tt, guided_eps(model, x, tt, c, guidance_at(t, w, guide_min_t, guide_max_t), skip_uncond=skip_uncond), clip)
-        if i+1 == len(ts): x = x0; break  # t = 0 -> the clean image: sigma = 0, h = infinity
+        if i+1 == len(ts): x = x0; break  # the last step -> the clean image: sigma = 0, h = infinity
         s = ts[i+1]
         sig_t, sig_s, a_s = (1-float(sched.alpha_bar[t]))**0.5, (1-float(sched.alpha_bar[s]))**0.5, float(sched.alpha_bar[s])**0.5
         h = half_log_snr(sched, s) - half_log_snr(sched, t)
@@ -317,12 +320,16 @@ from .metrics import course_classifier, classifier_accuracy, write_digits
 
 # %% ../nbs/14_ddpm.ipynb #9d8bf02b
 BUDGETS = check_budgets(dict(
-    quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, guide_min_t=0, guide_max_t=None, n_eval=50, n_eval_ddpm=10,
+    quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, spacing='linspace', guide_min_t=0, guide_max_t=None, n_eval=50, n_eval_ddpm=10,
                w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., scale_shift=False, bf16=False, fp32=None, clf_budget='quick'),
-    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=5, guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=50,
-             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., scale_shift=False, bf16='fast', fp32=dict(channels=(24, 48, 96), epochs=30, w=5., guide_min_t=1, guide_max_t=300, scale_shift=True, ema=0.995, n_eval_ddpm=20), clf_budget='cpu'),
-    full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=1000,
+    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=5, spacing='linspace', guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=50,
+             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., scale_shift=False, bf16='fast', fp32=dict(channels=(24, 48, 96), epochs=30, w=5., steps=4, spacing='trailing', guide_min_t=1, guide_max_t=300, scale_shift=True, ema=0.995, n_eval_ddpm=20), clf_budget='cpu'),
+    full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, spacing='linspace', guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=1000,
               w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., scale_shift=False, bf16='auto', fp32=None, clf_budget='full')))
+
+def sampler_grid(cfg:dict) -> dict:
+    "The sampler's time grid and guidance interval in the budget row (or run settings) `cfg`: keywords of `sample_digits`."
+    return dict(spacing=cfg['spacing'], guide_min_t=cfg['guide_min_t'], guide_max_t=cfg['guide_max_t'])
 
 def precision_settings(cfg:dict, bf16:bool, over:dict|None=None) -> dict:
     "The budget row `cfg` as it runs here: without bfloat16, its `fp32` entries (a leaner setting) replace those not set in `over`."
@@ -347,7 +354,7 @@ def ddpm_learner(data='mnist', budget:str='cpu', seed:int=0, size:int=28, run:Ru
     model = UNet(n_classes=train.n_classes, channels=cfg['channels'], in_ch=in_ch, scale_shift=cfg['scale_shift'])
     grid_labels = torch.arange(8*train.n_classes) % train.n_classes
     def _samples(learn): return sample_digits(sampling_model(learn), sched, grid_labels[:40], cfg['sampler'], cfg['w'], seed, cfg['steps'],
-                                              bf16=bf16, guide_min_t=cfg['guide_min_t'], guide_max_t=cfg['guide_max_t'])
+                                              bf16=bf16, **sampler_grid(cfg))
     cbs = [DDPMNoise(sched, train.n_classes, channels=in_ch), LossComponents(), EMAWeights(cfg['ema']), ChannelsLast(), SampleGrid(_samples, every=max(1, cfg['epochs']//4), run=run, nrow=10)]
     if bf16: cbs.append(autocast_callback(dls.device))
     loss = EpsLoss(sched, cfg['min_snr'])
@@ -362,8 +369,7 @@ def save_ddpm(learn, path):
     m = sampling_model(learn)
     return torch_save(dict(state_dict=m.state_dict(), config=m.config, T=learn.sched.T, size=learn.cfg['size'],
                            data=learn.cfg['data'], bf16=learn.cfg['bf16'], sampler=learn.cfg['sampler'],
-                           steps=learn.cfg['steps'], guidance=learn.cfg['w'], guide_min_t=learn.cfg['guide_min_t'],
-                           guide_max_t=learn.cfg['guide_max_t']), path)
+                           steps=learn.cfg['steps'], guidance=learn.cfg['w'], **sampler_grid(learn.cfg)), path)
 
 def load_ddpm(path):
     "Load a model saved by `save_ddpm` (a file or a run folder): returns `(model, schedule, info)`."
@@ -390,7 +396,7 @@ def grade_ddpm(model, sched, cfg:dict, data='mnist', seed:int=0, ddpm:bool=True)
     lab = torch.arange(cfg['n_eval']) % nc
     _warm_up(model, sched, cfg['sampler'], cfg['w'], bf)
     c0 = time.process_time()
-    gi = dict(guide_min_t=cfg['guide_min_t'], guide_max_t=cfg['guide_max_t'])   # the guidance interval
+    gi = sampler_grid(cfg)   # the time grid and the guidance interval
     x, s = _timed(lambda: sample_digits(model, sched, lab, cfg['sampler'], cfg['w'], seed, cfg['steps'], bf16=bf, **gi))
     cpu_s = time.process_time()-c0
     m = dict(accuracy=classifier_accuracy(x, lab, classifier=clf), sample_seconds_1000=round(s*1000/len(lab), 2),
@@ -417,7 +423,8 @@ def _grade_figures(run:RunDir, x, m:dict, show:bool=False):
     fig = plt.figure(figsize=(5, 5)); plt.imshow(g); plt.axis('off')
     lo, hi = m.get('guide_min_t') or 0, m.get('guide_max_t')
     gi = (f' at {lo} <= t <= {hi}' if lo else f' at t <= {hi}') if hi is not None else (f' at t >= {lo}' if lo else '')
-    plt.title(f'{_SAMPLER_NAMES[m["sampler"]]}, {m["steps"]} steps, w={m["guidance"]}{gi}: a row per digit', fontsize=9)
+    sp = ' (trailing)' if m.get('spacing') == 'trailing' else ''
+    plt.title(f'{_SAMPLER_NAMES[m["sampler"]]}, {m["steps"]} steps{sp}, w={m["guidance"]}{gi}: a row per digit', fontsize=9)
     run.save_figure(fig, 'grid', close=not show)
     sweep = m['accuracy_vs_w']
     fig = plt.figure(figsize=(4, 3)); plt.plot([float(k) for k in sweep], list(sweep.values()), 'o-')
@@ -460,7 +467,7 @@ def regrade_ddpm(out, show:bool=False, **over) -> dict:
     cfg = precision_settings(cfg, bool(info.get('bf16')), over)   # a float32 model keeps its budget's float32 settings
     g, x = grade_ddpm(model, sched, cfg, old['data'], old['seed'], ddpm=False)
     torch_save(dict(torch_load(run.path/'ddpm.pth'), sampler=cfg['sampler'], steps=cfg['steps'], guidance=cfg['w'],
-                    guide_min_t=cfg['guide_min_t'], guide_max_t=cfg['guide_max_t']), run.path/'ddpm.pth')
+                    **sampler_grid(cfg)), run.path/'ddpm.pth')
     m = dict(old, **g, regraded=run_info(cfg['budget'], old['seed']))
     _grade_figures(run, x, m, show)
     run.save_metrics(m)
@@ -468,20 +475,23 @@ def regrade_ddpm(out, show:bool=False, **over) -> dict:
 
 # %% ../nbs/14_ddpm.ipynb #8e7a1c8e
 def sample_ddpm(checkpoint, n:int=1000, out='samples', seed:int=0, sampler:str|None=None, steps:int|None=None,
-                guidance:float|None=None, guide_min_t:int|None=None, guide_max_t:int|None=None, bf16:bool|None=None, **kw) -> dict:
-    "Write `n` guided samples (n/10 per digit) from the run folder `checkpoint` into `out` in the grading format; sampler, steps, guidance and its interval default to the run's."
+                guidance:float|None=None, guide_min_t:int|None=None, guide_max_t:int|None=None, bf16:bool|None=None,
+                spacing:str|None=None, **kw) -> dict:
+    "Write `n` guided samples (n/10 per digit) from the run folder `checkpoint` into `out` in the grading format; sampler, steps, their spacing, guidance and its interval default to the run's."
     model, sched, info = load_ddpm(checkpoint)
     if bf16 is None: bf16 = bool(info.get('bf16')) and bf16_supported(next(model.parameters()).device)  # as trained, if it can
     sampler = sampler or info.get('sampler', 'ddim')
     steps = steps or info.get('steps', 15); w = info.get('guidance', 2.) if guidance is None else guidance
     gmin = info.get('guide_min_t', 0) if guide_min_t is None else guide_min_t
     gmax = info.get('guide_max_t') if guide_max_t is None else guide_max_t
+    spacing = spacing or info.get('spacing', 'linspace')
     labels = torch.arange(n) % model.n_classes
     labels = labels.sort(stable=True).values
-    x, s = _timed(lambda: sample_digits(model, sched, labels, sampler, w, seed, steps, size=(info['size'],)*2, bf16=bf16, guide_min_t=gmin, guide_max_t=gmax))
+    x, s = _timed(lambda: sample_digits(model, sched, labels, sampler, w, seed, steps, size=(info['size'],)*2, bf16=bf16, guide_min_t=gmin,
+                                        guide_max_t=gmax, spacing=spacing))
     write_digits(x, labels, out)
-    return dict(n=n, sampler=sampler, steps=sched.T if sampler == 'ddpm' else steps, guidance=w, guide_min_t=gmin, guide_max_t=gmax, seconds=round(s, 2),
-                precision='bf16' if bf16 else 'fp32')
+    return dict(n=n, sampler=sampler, steps=sched.T if sampler == 'ddpm' else steps, spacing=None if sampler == 'ddpm' else spacing,
+                guidance=w, guide_min_t=gmin, guide_max_t=gmax, seconds=round(s, 2), precision='bf16' if bf16 else 'fp32')
 
 # %% ../nbs/14_ddpm.ipynb #21e4d648
 def steps_sweep(model, sched, data='mnistm', steps=(3, 4, 5, 8, 10, 15, 25, 50), samplers=('ddim', 'dpmpp'), n:int=1000,

@@ -205,11 +205,11 @@ def guidance_explorer(model, sched=None, n:int=20, w:float|None=None, sampler:st
                       size:int|None=None, w_max:float=8., scale:int=2, title:str='') -> Explorer:
     "Samples of a conditional diffusion model (or run folder) with sliders for the guidance weight `w`, the sampler, its steps, digit and seed."
     cpu = DDPM_BUDGETS['cpu']
-    info = dict(sampler=cpu['sampler'], steps=cpu['steps'], guidance=cpu['w'], guide_min_t=cpu['guide_min_t'],
+    info = dict(sampler=cpu['sampler'], steps=cpu['steps'], guidance=cpu['w'], spacing=cpu['spacing'], guide_min_t=cpu['guide_min_t'],
                 guide_max_t=cpu['guide_max_t'])  # what the cpu budget grades with
     if isinstance(model, (str, Path)):
         model, sched, saved = load_ddpm(model)
-        info.update({k: saved[k] for k in ('sampler', 'steps', 'guidance', 'guide_min_t', 'guide_max_t') if k in saved})  # what this run was graded with
+        info.update({k: saved[k] for k in ('sampler', 'steps', 'guidance', 'spacing', 'guide_min_t', 'guide_max_t') if k in saved})  # what this run was graded with
         size = size or saved.get('size')
     w, steps = info['guidance'] if w is None else w, info['steps'] if steps is None else steps
     sampler = info['sampler'] if sampler is None else sampler
@@ -226,7 +226,7 @@ def guidance_explorer(model, sched=None, n:int=20, w:float|None=None, sampler:st
     def draw(w, sampler, steps, digit, seed):
         labels = torch.arange(nc).repeat(max(1, n//nc)) if digit == -1 else torch.full((n,), digit)
         x = sample_digits(model, sched, labels, sampler, w, seed, steps, shape=(in_ch, size, size),
-                          guide_min_t=info['guide_min_t'], guide_max_t=info['guide_max_t'])
+                          guide_min_t=info['guide_min_t'], guide_max_t=info['guide_max_t'], spacing=info['spacing'])
         return image_grid(x, nc if digit == -1 else min(n, 10))
     return Explorer(c, draw, scale=scale, title=title or f'diffusion (T={sched.T}): guidance and sampler')
 

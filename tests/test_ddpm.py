@@ -3,7 +3,7 @@ import json
 import pytest, torch
 from conftest import cli
 from dlcv_course.ddpm import (NoiseSchedule, q_sample, UNet, guided_eps, ddim_sample, p_sample_loop, ddim_steps,
-                              DDPMNoise, sample_digits)
+                              DDPMNoise, sample_digits, dpmpp_sample)
 
 torch.set_num_threads(1)
 
@@ -102,6 +102,14 @@ def test_ddim_steps_cover_the_chain():
     st = ddim_steps(400, 20)
     assert len(st) == 20 and st[0] == 399 and st[-1] == 0 and st == sorted(st, reverse=True)
 
+def test_trailing_steps_end_one_stride_above_zero():
+    "`spacing='trailing'` (Lin et al. 2024): S steps T-1, T-1-T/S, ..., T/S-1, no call at t = 0; an unknown spacing names the choices."
+    assert ddim_steps(400, 4, 'trailing') == [399, 299, 199, 99] and ddim_steps(1000, 10, 'trailing')[-1] == 99
+    for T, S in ((50, 7), (400, 5), (1000, 50)):
+        st = ddim_steps(T, S, 'trailing')
+        assert len(st) == S and st[0] == T-1 and st == sorted(st, reverse=True) and min(st) > 0
+    with pytest.raises(ValueError, match='linspace'): ddim_steps(400, 4, 'uniform')
+
 def test_cli_quick_run_and_sample(tmp_path):
     out = tmp_path/'ddpm'
     cli('run', 'ddpm', '--data', 'mnist', '--budget', 'quick', '--out', out)
@@ -128,6 +136,9 @@ def test_cli_sample_with_each_sampler(tmp_path):
     assert (table(r)['sampler'], table(r)['steps'], table(r)['guide_min_t']) == ('dpmpp', '8', '0')      # the run's, saved in ddpm.pth
     r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'interval', '--guide-min-t', 1, '--guide-max-t', 30)
     assert (table(r)['guide_min_t'], table(r)['guide_max_t']) == ('1', '30')
+    assert table(r)['spacing'] == 'linspace'                                 # the quick budget's grid, saved in ddpm.pth
+    r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'trailing', '--spacing', 'trailing', '--steps', 4)
+    assert (table(r)['spacing'], table(r)['steps']) == ('trailing', '4') and len(list((tmp_path/'trailing').iterdir())) == 10
     r = cli('sample', 'ddpm', '--checkpoint', out, '--n', 10, '--out', tmp_path/'bad', '--sampler', 'euler', check=False)
     assert r.returncode != 0 and all(k in r.stderr for k in ('euler', 'ddpm', 'ddim', 'dpmpp'))
 
@@ -141,6 +152,8 @@ def test_samplers_recover_the_data_with_a_perfect_noise_predictor():
             ab = s.at('alpha_bar', t, x); return (x - ab.sqrt()*xs[c.clamp(max=9)])/(1 - ab).sqrt()
     lb = torch.arange(10)
     torch.testing.assert_close(ddim_sample(Oracle(), s, lb, steps=10), xs, atol=1e-4, rtol=0)
+    for fn in (ddim_sample, dpmpp_sample):   # the trailing grid's last update (t = 49 -> 0 noise) lands on x_0
+        torch.testing.assert_close(fn(Oracle(), s, lb, steps=4, spacing='trailing'), xs, atol=1e-4, rtol=0)
     torch.testing.assert_close(p_sample_loop(Oracle(), s, lb), xs, atol=1e-4, rtol=0)
 
 
@@ -219,6 +232,7 @@ def test_cpu_budget_without_bf16_trains_and_stores_the_fp32_setting(monkeypatch,
     save_ddpm(learn, tmp_path/'ddpm.pth')
     _, _, info = load_ddpm(tmp_path/'ddpm.pth')
     assert (info['guidance'], info['guide_min_t'], info['guide_max_t'], info['bf16']) == (fp32['w'], fp32['guide_min_t'], fp32.get('guide_max_t'), False)   # what `sample ddpm` and the explorers use
+    assert (info['steps'], info['spacing']) == (fp32['steps'], fp32['spacing']) == (4, 'trailing')   # 399, 299, 199, 99: no call at t = 0
     assert ddpm_learner('mnist', 'cpu', epochs=3).cfg['epochs'] == 3   # an explicit setting wins
 
 def test_every_fp32_entry_reaches_the_learner():

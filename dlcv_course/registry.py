@@ -44,7 +44,7 @@ PROBLEMS = {p.name: p for p in [
             sampler_help='conditional diffusion: --sampler dpmpp|ddim|ddpm, --steps K, --guidance W (default: what the run was graded with)'),
     Problem('dann', 'domain adaptation with DANN: source-only, DANN and target-only (--source S --target T)', 'dann:run_dann',
             'dann:scenario_learner', domains=True),
-    Problem('uda', 'improved domain adaptation (VADA + DIRT-T) against DANN, self-training and the bounds (--source S --target T)', 'uda:run_uda',
+    Problem('uda', 'improved domain adaptation: VADA + class-balanced self-training against DANN, DANN + self-training, VADA, VADA + DIRT-T and the bounds (--source S --target T)', 'uda:run_uda',
             'uda:uda_learner', domains=True),
 ]}
 

@@ -322,8 +322,8 @@ from .metrics import course_classifier, classifier_accuracy, write_digits
 BUDGETS = check_budgets(dict(
     quick=dict(n_train=256, epochs=1, bs=64, lr=2e-3, pct_start=0.1, T=50, channels=(16, 32), sampler='dpmpp', steps=8, spacing='linspace', guide_min_t=0, guide_max_t=None, n_eval=50, n_eval_ddpm=10,
                w=2., ws=(0., 2.), n_sweep=20, ema=0.99, min_snr=5., scale_shift=False, bf16=False, fp32=None, clf_budget='quick'),
-    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='ddim', steps=5, spacing='linspace', guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=50,
-             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., scale_shift=False, bf16='fast', fp32=dict(channels=(24, 48, 96), epochs=30, w=5., steps=4, spacing='trailing', guide_min_t=1, guide_max_t=300, scale_shift=True, ema=0.995, n_eval_ddpm=20), clf_budget='cpu'),
+    cpu=dict(n_train=None, epochs=40, bs=64, lr=2e-3, pct_start=0.1, T=400, channels=(32, 64, 128), sampler='dpmpp', steps=3, spacing='trailing', guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=50,
+             w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=200, ema=0.998, min_snr=5., scale_shift=False, bf16='fast', fp32=dict(channels=(24, 48, 96), epochs=30, w=5., steps=4, guide_min_t=1, guide_max_t=300, scale_shift=True, ema=0.995, n_eval_ddpm=20), clf_budget='cpu'),
     full=dict(n_train=None, epochs=60, bs=128, lr=2e-3, pct_start=0.1, T=1000, channels=(64, 128, 128), sampler='ddim', steps=50, spacing='linspace', guide_min_t=0, guide_max_t=None, n_eval=1000, n_eval_ddpm=1000,
               w=2., ws=(0., 0.5, 1., 2., 4.), n_sweep=1000, ema=0.999, min_snr=5., scale_shift=False, bf16='auto', fp32=None, clf_budget='full')))
 
@@ -495,25 +495,27 @@ def sample_ddpm(checkpoint, n:int=1000, out='samples', seed:int=0, sampler:str|N
 
 # %% ../nbs/14_ddpm.ipynb #21e4d648
 def steps_sweep(model, sched, data='mnistm', steps=(3, 4, 5, 8, 10, 15, 25, 50), samplers=('ddim', 'dpmpp'), n:int=1000,
-                n_ddpm:int=100, w:float=2., seed:int=1, bf16:bool=False, clf_budget:str='cpu', out=None):
-    "A DataFrame of accuracy, classifier-FID and seconds per 1000 samples for each sampler and number of `steps` (and the ancestral chain on `n_ddpm`); saved to `out/steps_sweep.json` if `out`."
+                n_ddpm:int=100, w:float=2., seed:int=1, bf16:bool=False, clf_budget:str='cpu', out=None, spacings=('linspace',)):
+    "A DataFrame of accuracy, classifier-FID and seconds per 1000 samples for each sampler, time grid in `spacings` and number of `steps` (and the ancestral chain on `n_ddpm`); saved to `out/steps_sweep.json` if `out`."
     import pandas as pd
     from dlcv_course.metrics import fid, classifier_extractor
     clf = course_classifier(str(data), clf_budget); ext = classifier_extractor(clf)
     nc = model.n_classes
     for s in samplers: _warm_up(model, sched, s, w, bf16)
     rows = []
-    def _row(sampler, k, m):
+    def _row(sampler, k, m, spacing=None):
         lab = torch.arange(m) % nc
-        x, s = _timed(lambda: sample_digits(model, sched, lab, sampler, w, seed, k, bf16=bf16))
+        x, s = _timed(lambda: sample_digits(model, sched, lab, sampler, w, seed, k, bf16=bf16, **({'spacing': spacing} if spacing else {})))
         f = fid(x, str(data), extractor=ext) if m == n else {}
-        rows.append(dict(sampler=sampler, steps=sched.T if sampler == 'ddpm' else k, network_calls=sched.T if sampler == 'ddpm' else k,
+        k = sched.T if sampler == 'ddpm' else k
+        rows.append(dict(sampler=sampler, spacing=spacing, steps=k, network_calls=k*(2 if w else 1),   # guided: the conditional and the unconditional call each step
                          n=m, accuracy=classifier_accuracy(x, lab, classifier=clf), fid=f.get('fid', float('nan')),
                          seconds_1000=round(s*1000/m, 2)))
         return f
     f = {}
     for sampler in samplers:
-        for k in steps: f = _row(sampler, k, n) or f
+        for sp in spacings:
+            for k in steps: f = _row(sampler, k, n, sp) or f
     if n_ddpm: _row('ddpm', sched.T, n_ddpm)
     df = pd.DataFrame(rows)
     df.attrs = dict(guidance=w, seed=seed, precision='bf16' if bf16 else 'fp32', threads=torch.get_num_threads(),
@@ -521,17 +523,20 @@ def steps_sweep(model, sched, data='mnistm', steps=(3, 4, 5, 8, 10, 15, 25, 50),
     if out is not None: save_json(dict(df.attrs, rows=df.to_dict('records')), Path(out)/'steps_sweep.json')
     return df
 
-def fastest_setting(df, min_accuracy:float=0.98) -> dict:
-    "The row of `steps_sweep`'s table with the fewest seconds per 1000 samples among those with `accuracy >= min_accuracy` (None if none)."
-    ok = df[df.accuracy >= min_accuracy]
+def fastest_setting(df, min_accuracy:float=0.98, margin:float=1.) -> dict:
+    "The row of `steps_sweep`'s table with the fewest seconds per 1000 samples among those whose accuracy, less `margin` binomial standard errors, is `>= min_accuracy` (None if none)."
+    se = (df.accuracy*(1 - df.accuracy)/df.n)**0.5   # the standard error of an accuracy measured on n samples
+    ok = df[df.accuracy - margin*se >= min_accuracy]
     return None if ok.empty else ok.sort_values('seconds_1000').iloc[0].to_dict()
 
 def plot_steps_sweep(df):
-    "Accuracy and FID against network calls per image (log x), a line per sampler; the ancestral chain as a point."
+    "Accuracy and FID against network calls per image (log x), a line per sampler and time grid; the ancestral chain as a point."
     import matplotlib.pyplot as plt, matplotlib.ticker as ticker
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.2))
-    for s, d in df.groupby('sampler', sort=False):
-        kw = dict(marker='o', label=_SAMPLER_NAMES.get(s, s) + (f' ({d.n.iloc[0]} samples)' if s == 'ddpm' else ''))
+    df = df if 'spacing' in df else df.assign(spacing=None)   # tables saved before the column
+    for (s, g), d in df.groupby([df.sampler, df.spacing.fillna('')], sort=False):
+        kw = dict(marker='o', label=_SAMPLER_NAMES.get(s, s) + (f', {g}' if g == 'trailing' else '') + (f' ({d.n.iloc[0]} samples)' if s == 'ddpm' else ''),
+                  ls='--' if g == 'trailing' else '-')
         axs[0].plot(d.network_calls, d.accuracy, **kw)
         if d.fid.notna().any(): axs[1].plot(d.network_calls, d.fid, **kw)
     for ax, y in zip(axs, ('course classifier accuracy', 'FID (classifier features)')):

@@ -202,8 +202,8 @@ def latent_explorer(generator, nz:int|None=None, n_classes:int|None=None, n:int=
 
 # %% ../nbs/93_explore.ipynb #82ddd642
 def guidance_explorer(model, sched=None, n:int=20, w:float|None=None, sampler:str|None=None, steps:int|None=None, seed:int=0,
-                      size:int|None=None, w_max:float=8., scale:int=2, title:str='') -> Explorer:
-    "Samples of a conditional diffusion model (or run folder) with sliders for the guidance weight `w`, the sampler, its steps, digit and seed."
+                      size:int|None=None, w_max:float=8., scale:int=2, title:str='', spacing:str|None=None) -> Explorer:
+    "Samples of a conditional diffusion model (or run folder) with sliders for the guidance weight `w`, the sampler, its steps, digit and seed; `spacing`: the steps' time grid (default: the run's, else the cpu budget's)."
     cpu = DDPM_BUDGETS['cpu']
     info = dict(sampler=cpu['sampler'], steps=cpu['steps'], guidance=cpu['w'], spacing=cpu['spacing'], guide_min_t=cpu['guide_min_t'],
                 guide_max_t=cpu['guide_max_t'])  # what the cpu budget grades with
@@ -213,6 +213,7 @@ def guidance_explorer(model, sched=None, n:int=20, w:float|None=None, sampler:st
         size = size or saved.get('size')
     w, steps = info['guidance'] if w is None else w, info['steps'] if steps is None else steps
     sampler = info['sampler'] if sampler is None else sampler
+    if spacing is not None: info['spacing'] = spacing
     if sched is None: raise ValueError("guidance_explorer: give `sched`, the NoiseSchedule the model was trained with (or pass a run folder)")
     size, nc, in_ch = size or 28, model.n_classes, model.config['in_ch']
     c = dict(w=widgets.FloatSlider(w, min=0., max=w_max, step=0.5, description='guidance w', continuous_update=False),

@@ -88,7 +88,8 @@ def _note(problem:str, metric:str, m:dict) -> str:
         return f"generated digits graded by {m.get('accuracy_classifier', 'the course classifier')}, {g('fid_n')} samples"
     if metric == 'accuracy' and problem == 'ddpm':
         prec = f", {m['precision']}, Min-SNR-{m['min_snr']:g}" if m.get('precision') and m.get('min_snr') else ''
-        return f"{g('sampler')} {g('steps')} steps, guidance w={g('guidance')}{prec}, {g('n_samples')} samples graded by the course classifier"
+        sp = ' trailing' if m.get('spacing') == 'trailing' else ''
+        return f"{g('sampler')} {g('steps')}{sp} steps, guidance w={g('guidance')}{prec}, {g('n_samples')} samples graded by the course classifier"
     if metric == 'accuracy_ddpm': return f"DDPM sampler, {g('steps_ddpm')} steps, {g('n_samples_ddpm')} samples"
     if metric.startswith('sample_seconds'): return f"wall clock per 1000 images, {g('threads')} threads"
     if problem == 'classifier': return f"{g('n_test')} test images, {g('epochs')} epochs"

@@ -127,8 +127,10 @@ def test_guidance_explorer(in_ch):
     assert np.array_equal(ex2.current, ex.current)
     ex.sampler.value = 'ddpm'
     assert ex.steps.disabled and not np.array_equal(ex.current, ex2.current)
-    ex.sampler.value = 'ddim'
+    ex.sampler.value = ex2.sampler.value   # back to the default sampler (the cpu budget's): the same samples again
     assert not ex.steps.disabled and np.array_equal(ex.current, ex2.current)
+    ex.sampler.value = 'ddim' if ex2.sampler.value != 'ddim' else 'dpmpp'   # the other few-step solver: other samples
+    assert not ex.steps.disabled and not np.array_equal(ex.current, ex2.current)
     with pytest.raises(ValueError, match='give `sched`'): guidance_explorer(m)
     ex.close(); ex2.close()
 

@@ -8,6 +8,7 @@ Docs: https://dlcv-course.github.io/dlcv_course/uda.html.md"""
 from __future__ import annotations
 import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import copy, math, time
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from contextlib import contextmanager
 from functools import partial
 import torch
@@ -22,10 +23,10 @@ from .dann import (DANNNet, ShiftInputs, dann_learner, train_stage, fit_stage, l
                               predict_proba, accuracy_on, predict_csv, tsne_figure, save_model)
 
 # %% auto #0
-__all__ = ['METHODS', 'IMPROVED', 'METHOD', 'BUDGETS', 'class_balanced_select', 'pseudo_label', 'concat_sets', 'round_learner',
-           'self_train', 'cond_entropy', 'kl_to', 'bn_stats_frozen', 'l2_normalize', 'vat_direction', 'vat_loss',
-           'TargetEntropy', 'VAT', 'vada_learner', 'uda_learner', 'Teacher', 'teacher_kl', 'unlabelled',
-           'dirtt_learner', 'label_free', 'dirt_t', 'run_uda']
+__all__ = ['METHODS', 'IMPROVED', 'METHOD', 'BUDGETS', 'class_balanced_select', 'pseudo_label', 'concat_sets', 'WeightEMA',
+           'round_model', 'round_learner', 'self_train', 'cond_entropy', 'kl_to', 'bn_stats_frozen', 'l2_normalize',
+           'vat_direction', 'vat_loss', 'TargetEntropy', 'VAT', 'vada_learner', 'uda_learner', 'Teacher', 'teacher_kl',
+           'unlabelled', 'dirtt_learner', 'label_free', 'dirt_t', 'run_uda']
 
 # %% ../nbs/21_uda.ipynb #aaab5413
 METHODS = {'source_only': 'trained on source (lower bound)', 'dann': 'DANN',
@@ -37,15 +38,15 @@ METHOD = METHODS[IMPROVED]
 
 BUDGETS = check_budgets(dict(
     quick=dict(n_train=512,  n_test=500,  n_tsne=300,  epochs_bound=2,  epochs_dann=3,  bs=64,  lr=2e-3, bf16=False,
-               rounds=(0.5, 0.7, 0.9), epochs_round=1, lr_round=1e-3, max_rounds=3,  tol=0.01,
+               rounds=(0.5, 0.7, 0.9), epochs_round=1, lr_round=1e-3, max_rounds=3,  tol=0.01,  ema=0.9,
                epochs_vada=3,  lambda_s=1., lambda_t=1e-2, radius=3., dirtt_rounds=2, epochs_dirtt=1, lr_dirtt=5e-4,
                lambda_dirtt=1., beta=1.),
     cpu=dict(  n_train=None, n_test=None, n_tsne=1000, epochs_bound=8,  epochs_dann=40, bs=64,  lr=2e-3, bf16=False,
-               rounds=(0.5, 0.7, 0.9, 1.), epochs_round=3, lr_round=1e-3, max_rounds=6,  tol=0.005,
+               rounds=(0.5, 0.7, 0.9, 1.), epochs_round=3, lr_round=1e-3, max_rounds=8,  tol=0.005, ema=0.995,
                epochs_vada=20, lambda_s=1., lambda_t=1e-2, radius=3., dirtt_rounds=4, epochs_dirtt=2, lr_dirtt=5e-4,
                lambda_dirtt=1., beta=1.),
     full=dict( n_train=None, n_test=None, n_tsne=2000, epochs_bound=20, epochs_dann=60, bs=128, lr=2e-3, bf16='auto',
-               rounds=(0.5, 0.7, 0.9, 1.), epochs_round=8, lr_round=1e-3, max_rounds=10, tol=0.005,
+               rounds=(0.5, 0.7, 0.9, 1.), epochs_round=8, lr_round=1e-3, max_rounds=10, tol=0.005, ema=0.998,
                epochs_vada=80, lambda_s=1., lambda_t=1e-2, radius=3., dirtt_rounds=8, epochs_dirtt=4, lr_dirtt=5e-4,
                lambda_dirtt=1., beta=1.)))
 
@@ -73,13 +74,37 @@ def concat_sets(a:ImageSet, b:ImageSet) -> ImageSet:
     return ImageSet(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]), a.names + b.names, a.classes,
                     f'{a.source} + {b.source}', name=f'{a.name}+{b.name}')
 
+# %% ../nbs/21_uda.ipynb #a868530c
+class WeightEMA(Callback):
+    "Mean teacher: `ema`, torch's `AveragedModel` of the model with decay `decay`, updated after every optimiser step (BatchNorm statistics too)."
+    def __init__(self, decay:float=0.995): self.decay, self.ema = decay, None
+    def _make(self):
+        if self.ema is None:
+            self.ema = AveragedModel(unwrap(self.learn.model), multi_avg_fn=get_ema_multi_avg_fn(self.decay),
+                                     use_buffers=True).requires_grad_(False)
+    def before_fit(self): self._make()
+    def after_step(self):
+        # \theta'_t = \alpha \theta'_{t-1} + (1 - \alpha) \theta_t  (the first step copies \theta_1)
+        self.ema.update_parameters(unwrap(self.learn.model))
+    def state_dict(self): return self.ema.state_dict()
+    def load_state_dict(self, d): self._make(); self.ema.load_state_dict(d)
+
+def round_model(learn) -> nn.Module:
+    "The model a self-training round hands on: the average of its `WeightEMA` if it has one, else the trained model."
+    cb = next((c for c in learn.cbs if isinstance(c, WeightEMA)), None)
+    st = (getattr(learn, '_resumed_callbacks', None) or {}).get('WeightEMA')   # resumed after its last epoch: nothing was fitted
+    if cb is not None and st is not None: cb.load_state_dict(st)
+    if cb is None or cb.ema is None: return unwrap(learn.model)   # no average, or no step taken
+    return copy.deepcopy(cb.ema.module).requires_grad_(True)
+
 # %% ../nbs/21_uda.ipynb #6e75779c
 def round_learner(model, data:dict, q:float, cfg:dict, seed:int=0, probs=None) -> Learner:
-    "A self-training round's `Learner` from `model`'s weights on source + the top `q` per class of the pseudo-labelled target; `learn.cfg['lr']` is `cfg['lr_round']`."
+    "A self-training round's `Learner` from `model`'s weights on source + the top `q` per class of the pseudo-labelled target, with a `WeightEMA` of decay `cfg['ema']` (none if 0); `learn.cfg['lr']` is `cfg['lr_round']`."
     S, T = data['source'], data['target']
     pl = pseudo_label(model, T['train'], q, probs=probs)
     learn = dann_learner(dict(train=concat_sets(S['train'], pl), valid=S['valid']), T, bs=cfg['bs'], seed=seed)
     learn.model.load_state_dict(model.state_dict())
+    if cfg['ema']: learn.add_cb(WeightEMA(cfg['ema']))
     learn.cfg, learn.n_pseudo = dict(cfg, lr=cfg['lr_round']), len(pl)
     return mixed_precision(learn, cfg['bf16'])
 
@@ -99,7 +124,7 @@ def self_train(model, data:dict, cfg:dict, run:RunDir, seed:int=0, resume:bool=F
         if quiet:
             with learn.no_bar(), learn.no_logging(): fit_resumable(learn, cfg['epochs_round'], ck, lr=learn.cfg['lr'], resume=resume)
         else: fit_resumable(learn, cfg['epochs_round'], ck, lr=learn.cfg['lr'], resume=resume)
-        model, prev = learn.model, probs
+        model, prev = round_model(learn), probs
         probs = predict_proba(model, T['train'])
         changed = float((probs.argmax(1) != prev.argmax(1)).float().mean())
         info.append(dict(round=r, q=q, n_pseudo=learn.n_pseudo, changed=round(changed, 4), seconds=round(time.time()-t0, 1)))

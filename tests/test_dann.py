@@ -77,7 +77,7 @@ def test_self_training_stops_when_the_target_predictions_settle(monkeypatch, tmp
     import dlcv_course.uda as uda
     monkeypatch.setattr(uda, 'fit_resumable', lambda *a, **k: 0)
     data = load_scenario('mnist', 'mnistm', n_train=64, n_test=64)
-    cfg = dict(bs=32, rounds=(0.5, 0.7, 0.9), epochs_round=1, lr_round=1e-3, max_rounds=5, tol=tol, bf16=False)
+    cfg = dict(bs=32, rounds=(0.5, 0.7, 0.9), epochs_round=1, lr_round=1e-3, max_rounds=5, tol=tol, bf16=False, ema=0.995)
     set_seed(0)
     _, info, _ = uda.self_train(DANNNet().eval(), data, cfg, RunDir(tmp_path/'run'))
     assert len(info) == n_rounds

@@ -8,11 +8,11 @@ Docs: https://dlcv-course.github.io/dlcv_course/uda.html.md"""
 from __future__ import annotations
 import dlcv_course  # first: it quiets the torch.jit.script deprecation warning that importing fastai prints
 import copy, math, time
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from contextlib import contextmanager
 from functools import partial
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 import matplotlib.pyplot as plt
 from fastai.basics import Learner, Callback, set_seed
 from fastai.callback.channelslast import ChannelsLast
